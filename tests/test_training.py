@@ -1,0 +1,122 @@
+"""CTRTrainer on a tiny model: fitting, early stopping, the checkpoint, determinism, bad input."""
+import numpy as np
+import pytest
+import torch
+
+from din_tutorial import CTRTrainer, DataGenerator
+from din_tutorial.training import resolve_device
+
+
+class TinyCTR(torch.nn.Module):
+    """A logistic model over user and item embeddings: enough to test the loop."""
+
+    input_names = ["user_id", "item_id"]
+
+    def __init__(self, n_users=50, n_items=30):
+        super().__init__()
+        self.user = torch.nn.Embedding(n_users, 4)
+        self.item = torch.nn.Embedding(n_items, 4)
+        self.drop = torch.nn.Dropout(0.1)
+
+    def forward(self, x):
+        return torch.sigmoid((self.drop(self.user(x["user_id"])) * self.item(x["item_id"])).sum(-1))
+
+
+def loaders(n=2000, seed=0, keys=("user_id", "item_id")):
+    rng = np.random.default_rng(seed)
+    u, i = rng.integers(0, 50, n), rng.integers(0, 30, n)
+    y = ((u % 3) == (i % 3)).astype(np.float32)  # a learnable rule
+    x = {"user_id": u, "item_id": i}
+    x = {k: v for k, v in x.items() if k in keys}
+    tr = {k: v[:1500] for k, v in x.items()}
+    va = {k: v[1500:] for k, v in x.items()}
+    return DataGenerator(tr, y[:1500]).generate_dataloader(x_val=va, y_val=y[1500:], batch_size=128)[:2]
+
+
+def make(tmp_path, **kw):
+    torch.manual_seed(0)
+    kw = {"n_epoch": 5, "earlystop_patience": 5, "model_path": tmp_path / "ckpt", "verbose": False,
+          "optimizer_params": {"lr": 0.05}} | kw
+    return CTRTrainer(TinyCTR(), **kw)
+
+
+def test_fit_learns_and_keeps_history(tmp_path):
+    tr, va = loaders()
+    trainer = make(tmp_path).fit(tr, va)
+    h = trainer.history
+    assert len(h) == 5 and h[-1]["train_loss"] < h[0]["train_loss"]
+    assert {"val_auc", "val_gauc", "val_logloss", "seconds"} <= set(h[0])
+    assert trainer.evaluate(trainer.model, va) > 0.9
+    assert isinstance(trainer.evaluate(trainer.model, va), float)
+    full = trainer.evaluate(trainer.model, va, all_metrics=True)
+    assert {"auc", "gauc", "logloss", "n"} <= set(full) and full["n"] == 500
+    assert trainer.checkpoint_file.exists()
+    assert trainer.predict(trainer.model, va).shape == (500,)
+
+
+def test_best_epoch_is_restored_not_the_last(tmp_path, monkeypatch):
+    tr, va = loaders()
+    trainer = make(tmp_path, n_epoch=4, earlystop_patience=10)
+    scores = iter([0.8, 0.9, 0.7, 0.6])  # epoch 1 is the best
+    snapshots = []
+    orig = trainer.train_one_epoch
+
+    def train_and_snapshot(dl, epoch=0):
+        loss = orig(dl, epoch)
+        snapshots.append({k: v.clone() for k, v in trainer.model.state_dict().items()})
+        return loss
+
+    monkeypatch.setattr(trainer, "train_one_epoch", train_and_snapshot)
+    monkeypatch.setattr(trainer, "evaluate_metrics", lambda m, dl: {"auc": next(scores), "logloss": 0.5, "n": 1})
+    trainer.fit(tr, va)
+    assert trainer.best_epoch == 1
+    final = trainer.model.state_dict()
+    assert all(torch.equal(final[k], snapshots[1][k]) for k in final)
+    assert not all(torch.equal(final[k], snapshots[3][k]) for k in final)
+
+
+def test_early_stopping(tmp_path, monkeypatch):
+    tr, va = loaders()
+    trainer = make(tmp_path, n_epoch=10, earlystop_patience=2)
+    scores = iter([0.8, 0.7, 0.75, 0.9, 0.95])
+    monkeypatch.setattr(trainer, "evaluate_metrics", lambda m, dl: {"auc": next(scores), "logloss": 0.5, "n": 1})
+    trainer.fit(tr, va)
+    assert len(trainer.history) == 3 and trainer.best_epoch == 0
+
+
+def test_same_seed_same_metrics_to_the_last_digit(tmp_path):
+    runs = []
+    for k in range(2):
+        tr, va = loaders()
+        runs.append(make(tmp_path / str(k), n_epoch=2).fit(tr, va).history)
+    for a, b in zip(*runs):
+        assert a["train_loss"] == b["train_loss"] and a["val_auc"] == b["val_auc"]
+
+
+def test_unwritable_model_path_fails_before_training(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    tr, va = loaders()
+    trainer = make(tmp_path, model_path=blocker / "ckpt")
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    with pytest.raises(PermissionError, match="not a writable folder"):
+        trainer.fit(tr, va)
+    assert all(torch.equal(before[k], v) for k, v in trainer.model.state_dict().items())  # nothing trained
+
+
+def test_loader_without_a_needed_key_names_it(tmp_path):
+    tr, va = loaders(keys=("user_id",))
+    with pytest.raises(KeyError, match=r"lacks input\(s\) \['item_id'\]"):
+        make(tmp_path).fit(tr, va)
+
+
+def test_devices_and_arguments(tmp_path):
+    assert resolve_device("auto").type in {"cpu", "cuda", "mps"}
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="is not a device"):
+        resolve_device("gpu please")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda:0")
+    with pytest.raises(ValueError, match="n_epoch"):
+        make(tmp_path, n_epoch=0)
