@@ -1,0 +1,231 @@
+"""ONNX export and verification: the one place that talks to ``torch.onnx``.
+
+The exported graph takes the model's inputs by name (``user_id``, ``item_id``,
+``hist_item_id``, ...), each with a dynamic batch dimension and, for histories, a dynamic
+sequence length, and returns one probability per sample. It is written as a single
+``.onnx`` file.
+
+Exporter choice (PyTorch 2.13): the default ``dynamo=True`` exporter (``torch.export`` +
+onnxscript) is used, with ``external_data=False`` so the weights stay inside the one file
+(the default would write them to a side ``.data`` file, easy to lose when copying the
+model). ``dynamo=False`` selects the older TorchScript exporter, kept for older PyTorch.
+The PyTorch ONNX API moves between releases; if it breaks, this is the only module to fix.
+
+Taught in notebooks/08_onnx_export.ipynb.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .features import PAD_ID, DenseFeature, SequenceFeature
+
+__all__ = ["export_onnx", "verify_onnx", "onnx_session", "predict_onnx", "example_batch"]
+
+OUTPUT_NAME = "probability"
+
+
+class _NamedInputs(nn.Module):
+    """Call a dict-input model with positional tensors, in ``input_names`` order (ONNX inputs are positional)."""
+
+    def __init__(self, model: nn.Module, names: list[str]):
+        super().__init__()
+        self.model = model
+        self.names = list(names)
+
+    def forward(self, *tensors):
+        return self.model(dict(zip(self.names, tensors)))
+
+
+def _features_by_name(model: nn.Module) -> dict:
+    feats = list(getattr(model, "features", [])) + list(getattr(model, "target_features", []))
+    feats += list(getattr(model, "history_features", []))
+    return {f.name: f for f in feats}
+
+
+def example_batch(model: nn.Module, batch_size: int = 4, seq_len: int = 10, seed: int = 0) -> dict:
+    """A valid random batch for ``model``: ids in range, histories with some padding at the end."""
+    gen = torch.Generator().manual_seed(seed)
+    x = {}
+    for name, f in _features_by_name(model).items():
+        if isinstance(f, DenseFeature):
+            x[name] = torch.rand(batch_size, generator=gen)
+        elif isinstance(f, SequenceFeature):
+            ids = torch.randint(0, f.vocab_size, (batch_size, seq_len), generator=gen)
+            lengths = torch.arange(batch_size) % seq_len + 1
+            ids[torch.arange(seq_len)[None, :] >= lengths[:, None]] = PAD_ID
+            x[name] = ids
+        else:
+            x[name] = torch.randint(0, f.vocab_size, (batch_size,), generator=gen)
+    return x
+
+
+def _example_from_loader(model: nn.Module, data_loader, names: list[str]) -> dict:
+    batch = next(iter(data_loader))
+    x = batch[0] if isinstance(batch, (tuple, list)) else batch
+    missing = [n for n in names if n not in x]
+    if missing:
+        raise KeyError(f"data_loader batches lack input(s) {missing} that the model needs; they hold {list(x)}")
+    x = {n: x[n][:8] for n in names}
+    n = next(iter(x.values())).shape[0]
+    if n < 2:  # torch.export would treat a size-1 dimension as a constant: give it two rows
+        x = {k: torch.cat([v, v]) for k, v in x.items()}
+    seq = [v for k, v in x.items() if v.dim() == 2]
+    if seq and seq[0].shape[1] < 2:  # likewise for the sequence length: append a padded step
+        x = {k: torch.cat([v, torch.full_like(v[:, :1], PAD_ID)], 1) if v.dim() == 2 else v for k, v in x.items()}
+    return x
+
+
+def export_onnx(
+    model: nn.Module,
+    output_path: str | os.PathLike,
+    data_loader=None,
+    dynamic_batch: bool = True,
+    dynamic_seq_len: bool = True,
+    opset_version: int | None = None,
+    dynamo: bool = True,
+    device: str = "cpu",
+) -> Path:
+    """Export ``model`` to one ONNX file with named inputs and dynamic batch / history length.
+
+    Args:
+        model: a model with ``input_names`` (DIN, BaseModel).
+        output_path: the ``.onnx`` file to write; its folder is created.
+        data_loader: a loader whose first batch is the example input (optional: a random valid
+            batch is made from the model's features otherwise).
+        dynamic_batch, dynamic_seq_len: leave these axes free in the graph.
+        opset_version: the ONNX opset (default: the exporter's).
+        dynamo: ``True`` for the ``torch.export``-based exporter (default), ``False`` for the
+            TorchScript one.
+        device: where to run the export (the graph itself is device-neutral).
+
+    Returns the path written.
+    """
+    names = list(getattr(model, "input_names", []) or [])
+    if not names:
+        raise ValueError("the model has no input_names: export_onnx needs a DIN or BaseModel (or a model that lists "
+                         "the batch keys it reads in `input_names`)")
+    path = Path(output_path)
+    if path.suffix != ".onnx":
+        raise ValueError(f"output_path should end in .onnx, got {str(output_path)!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    was_training = model.training
+    original_device = next(model.parameters()).device
+    model = model.to(device).eval()
+    x = _example_from_loader(model, data_loader, names) if data_loader is not None else example_batch(model)
+    x = {k: v.to(device) for k, v in x.items()}
+    args = tuple(x[n] for n in names)
+    wrapper = _NamedInputs(model, names).eval()
+
+    try:
+        if dynamo:
+            batch = torch.export.Dim("batch", min=1) if dynamic_batch else None
+            seq = torch.export.Dim("seq_len", min=1) if dynamic_seq_len else None
+            shapes = []
+            for a in args:
+                axes = {}
+                if batch is not None:
+                    axes[0] = batch
+                if a.dim() == 2 and seq is not None:
+                    axes[1] = seq
+                shapes.append(axes or None)
+            # The exporter logs a line per optional torchvision op it skips; learners need none of it.
+            logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the exporter's own deprecation chatter
+                program = torch.onnx.export(
+                    wrapper, args, dynamo=True, external_data=False, input_names=names,
+                    output_names=[OUTPUT_NAME], dynamic_shapes=(tuple(shapes),), opset_version=opset_version,
+                    verbose=False,
+                )
+            program.save(str(path), external_data=False)
+        else:
+            axes = {}
+            for n, a in zip(names, args):
+                d = {}
+                if dynamic_batch:
+                    d[0] = "batch"
+                if a.dim() == 2 and dynamic_seq_len:
+                    d[1] = "seq_len"
+                if d:
+                    axes[n] = d
+            if dynamic_batch:
+                axes[OUTPUT_NAME] = {0: "batch"}
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(wrapper, args, str(path), dynamo=False, input_names=names,
+                                  output_names=[OUTPUT_NAME], dynamic_axes=axes,
+                                  opset_version=opset_version or 17)
+    except ImportError as e:
+        raise ImportError(
+            f"ONNX export needs the onnx extras ({e.name or e}); install them with pip install 'din-tutorial[onnx]'"
+        ) from e
+    finally:
+        model.to(original_device).train(was_training)
+    return path
+
+
+def onnx_session(path: str | os.PathLike, threads: int | None = None):
+    """An onnxruntime session for ``path`` on the CPU (one actionable error if onnxruntime is missing)."""
+    try:
+        import onnxruntime as ort
+    except ImportError as e:
+        raise ImportError("onnxruntime is not installed: pip install 'din-tutorial[onnx]'") from e
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = int(threads)
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def predict_onnx(session, x: dict) -> np.ndarray:
+    """Run an ONNX session on a batch dict (tensors or arrays); extra keys are ignored.
+
+    A minimal serving function: it needs onnxruntime and NumPy only, not PyTorch.
+    """
+    feed = {}
+    for inp in session.get_inputs():
+        if inp.name not in x:
+            raise KeyError(f"the ONNX model needs input {inp.name!r}; the batch holds {list(x)}")
+        value = x[inp.name]
+        value = value.cpu().numpy() if hasattr(value, "cpu") else np.asarray(value)
+        feed[inp.name] = value.astype(np.float32 if "float" in inp.type else np.int64, copy=False)
+    return session.run(None, feed)[0]
+
+
+def verify_onnx(model: nn.Module, path: str | os.PathLike, data_loader=None, batches=None, atol: float = 1e-5,
+                max_batches: int = 5) -> dict:
+    """Compare the ONNX model with PyTorch on some batches; raise if they differ by more than ``atol``.
+
+    ``batches`` is a list of input dicts; otherwise the first ``max_batches`` of ``data_loader``
+    are used. Returns ``{"max_abs_diff", "n_samples", "batches"}``.
+    """
+    session = onnx_session(path)
+    if batches is None:
+        if data_loader is None:
+            batches = [example_batch(model, batch_size=7, seq_len=5, seed=1)]
+        else:
+            batches = []
+            for i, b in enumerate(data_loader):
+                if i >= max_batches:
+                    break
+                batches.append(b[0] if isinstance(b, (tuple, list)) else b)
+    model.eval()
+    device = next(model.parameters()).device
+    worst, n = 0.0, 0
+    with torch.no_grad():
+        for x in batches:
+            ref = model({k: v.to(device) for k, v in x.items()}).cpu().numpy()
+            got = predict_onnx(session, x).reshape(ref.shape)
+            worst = max(worst, float(np.abs(ref - got).max()))
+            n += ref.shape[0]
+    if worst > atol:
+        raise AssertionError(f"ONNX and PyTorch differ by up to {worst:.2e} (> atol={atol:.0e}) over {n} samples")
+    return {"max_abs_diff": worst, "n_samples": n, "batches": len(batches)}

@@ -1,0 +1,82 @@
+"""ONNX export: one file, named inputs, dynamic batch and history length, parity with PyTorch."""
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+from din_tutorial import DIN, BaseModel, CTRTrainer, DataGenerator, SequenceFeature, SparseFeature  # noqa: E402
+from din_tutorial.export import example_batch, export_onnx, onnx_session, predict_onnx, verify_onnx  # noqa: E402
+
+SHAPES = [(b, s) for b in (1, 7, 300) for s in (1, 5, 80)]
+
+
+def seed_features():
+    features = [SparseFeature("user_id", 100, 16), SparseFeature("gender", 3, 8), SparseFeature("age", 7, 8)]
+    target = [SparseFeature("item_id", 60, 16), SparseFeature("cate_id", 9, 16)]
+    hist = [
+        SequenceFeature("hist_item_id", 60, 16, pooling="concat", shared_with="item_id"),
+        SequenceFeature("hist_cate_id", 9, 16, pooling="concat", shared_with="cate_id"),
+    ]
+    return features, hist, target
+
+
+def trained(model_cls):
+    torch.manual_seed(0)
+    features, hist, target = seed_features()
+    model = model_cls(features, hist, target, mlp_params={"dims": [32, 16], "dropout": 0.2, "activation": "dice"},
+                      attention_mlp={"dims": [16, 8], "dropout": 0.2, "activation": "dice"})
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    for i in range(10):  # move the weights and Dice's running statistics away from their start
+        x = example_batch(model, 64, 20, seed=i)
+        loss = torch.nn.functional.binary_cross_entropy(model(x), torch.randint(0, 2, (64,)).float())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+def loader_for(model, n=40, seq=50):
+    x = {k: v.numpy() for k, v in example_batch(model, n, seq, seed=99).items()}
+    return DataGenerator(x, np.arange(n) % 2).generate_dataloader(x_val=x, y_val=np.arange(n) % 2, batch_size=16)[0]
+
+
+@pytest.mark.parametrize("model_cls", [DIN, BaseModel])
+@pytest.mark.parametrize("dynamo", [True, False])
+def test_parity_at_other_batch_sizes_and_history_lengths(tmp_path, model_cls, dynamo):
+    model = trained(model_cls)
+    path = export_onnx(model, tmp_path / "m.onnx", data_loader=loader_for(model), dynamic_batch=True, dynamo=dynamo)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]  # one file, no side .data file
+    batches = [example_batch(model, b, s, seed=b * 100 + s) for b, s in SHAPES]
+    report = verify_onnx(model, path, batches=batches, atol=1e-5)
+    assert report["max_abs_diff"] <= 1e-5 and report["n_samples"] == 3 * (1 + 7 + 300)
+    session = onnx_session(path)
+    assert [i.name for i in session.get_inputs()] == model.input_names
+    assert session.get_outputs()[0].name == "probability"
+
+
+def test_fully_padded_history_and_extra_keys(tmp_path):
+    model = trained(DIN)
+    path = export_onnx(model, tmp_path / "din.onnx")
+    x = example_batch(model, 5, 4, seed=3)
+    x["hist_item_id"][:] = -1
+    x["hist_cate_id"][:] = -1
+    x["label"] = torch.zeros(5)  # ignored
+    with torch.no_grad():
+        ref = model(x).numpy()
+    assert np.abs(predict_onnx(onnx_session(path), x) - ref).max() <= 1e-5
+
+
+def test_trainer_export_warns_when_untrained_and_bad_arguments(tmp_path):
+    model = trained(DIN)
+    trainer = CTRTrainer(model, model_path=tmp_path / "ckpt", verbose=False)
+    with pytest.warns(UserWarning, match="never trained"):
+        trainer.export_onnx(tmp_path / "din.onnx", data_loader=loader_for(model), dynamic_batch=True)
+    assert (tmp_path / "din.onnx").exists()
+    with pytest.raises(ValueError, match=r"end in \.onnx"):
+        export_onnx(model, tmp_path / "din.txt")
+    with pytest.raises(ValueError, match="input_names"):
+        export_onnx(torch.nn.Linear(2, 1), tmp_path / "lin.onnx")
+    with pytest.raises(KeyError, match="needs input 'gender'"):
+        predict_onnx(onnx_session(tmp_path / "din.onnx"), {"user_id": np.zeros(2, np.int64)})
