@@ -1,0 +1,220 @@
+"""Pictures of DIN: the model graph (torchview), training curves, attention over a history, Dice.
+
+``visualize_model`` draws the computation graph with torchview, names the inputs after the
+features and saves PNG and SVG through Graphviz's ``dot``. Without ``dot`` it still saves
+the DOT source and says, in one sentence, how to install Graphviz.
+
+The plot helpers return Matplotlib figures; notebooks show them and wrap them in widgets.
+
+Taught in notebooks/07_visualization.ipynb (graph, heat maps), notebooks/03_activation_unit.ipynb
+(attention bars), notebooks/04_dice.ipynb (Dice curves) and notebooks/05_training.ipynb (curves).
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = [
+    "visualize_model",
+    "plot_training_curves",
+    "plot_attention",
+    "plot_dice_vs_prelu",
+    "dice_curve",
+    "GraphvizMissing",
+]
+
+
+class GraphvizMissing(UserWarning):
+    """Graphviz's ``dot`` program is not installed: the graph was saved as DOT source only."""
+
+
+@contextlib.contextmanager
+def _drawing():
+    """Let the model skip its forward-time input checks while torchview records the graph."""
+    from .layers import _tracing
+
+    previous = getattr(_tracing, "FORCE_TRACING", False)
+    _tracing.FORCE_TRACING = True
+    try:
+        yield
+    finally:
+        _tracing.FORCE_TRACING = previous
+
+
+def _name_inputs(lines: Sequence[str], names: Sequence[str]) -> list[str]:
+    """torchview labels every input 'input-tensor'; label them with the feature names, in order."""
+    it = iter(names)
+
+    def repl(m: re.Match) -> str:
+        name = next(it, None)
+        return m.group(0) if name is None else m.group(0).replace("input-tensor", name)
+
+    return [re.sub(r"<TD>input-tensor<BR/>depth:0</TD>", repl, line) for line in lines]
+
+
+def visualize_model(
+    model: torch.nn.Module,
+    save_dir: str = "./visualization",
+    model_name: str = "model",
+    input_data: Mapping[str, torch.Tensor] | None = None,
+    depth: int = 2,
+    formats: Sequence[str] = ("png", "svg"),
+    batch_size: int = 2,
+    seq_len: int = 5,
+):
+    """Draw ``model``'s computation graph with torchview and save it under ``save_dir``.
+
+    Inputs are shown with the feature names (``user_id``, ``hist_item_id``, ...). Writes
+    ``<model_name>.gv`` (DOT source) always and ``<model_name>.png`` / ``.svg`` when Graphviz's
+    ``dot`` is installed; returns the torchview graph (displayed inline in a notebook).
+
+    Args:
+        model: DIN or BaseModel (anything with ``input_names``).
+        save_dir: folder for the files (created).
+        model_name: file stem and graph title.
+        input_data: an example batch; a small random valid one by default.
+        depth: how deep into nested modules to draw (2 shows the activation unit and the MLP).
+        formats: image formats to render.
+    """
+    try:
+        from torchview import draw_graph
+    except ImportError as e:
+        raise ImportError("visualize_model needs torchview: pip install 'din-tutorial[notebooks]'") from e
+    from .export import _NamedInputs, example_batch
+
+    names = list(getattr(model, "input_names", []) or [])
+    if not names:
+        raise ValueError("visualize_model needs a model with input_names (DIN or BaseModel)")
+    out = Path(save_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    x = input_data if input_data is not None else example_batch(model, batch_size=batch_size, seq_len=seq_len)
+    device = next(model.parameters()).device
+    args = [x[n].to(device) for n in names]
+    was_training = model.training
+    model.eval()
+    try:
+        with _drawing(), torch.no_grad():
+            graph = draw_graph(
+                _NamedInputs(model, names), input_data=args, graph_name=model_name, depth=depth,
+                expand_nested=True, hide_inner_tensors=True, device=device, save_graph=False,
+            )
+    finally:
+        model.train(was_training)
+    visual = graph.visual_graph
+    visual.body[:] = _name_inputs(visual.body, names)
+    (out / f"{model_name}.gv").write_text(visual.source)
+    if shutil.which("dot") is None:
+        warnings.warn(
+            f"Graphviz's `dot` is not installed, so only {out / (model_name + '.gv')} was written; "
+            f"install it (sudo apt-get install -y graphviz, or conda install graphviz) to get PNG and SVG",
+            GraphvizMissing,
+            stacklevel=2,
+        )
+        return graph
+    for fmt in formats:
+        visual.render(filename=model_name, directory=str(out), format=fmt, cleanup=True)
+    return graph
+
+
+# ---------------------------------------------------------------------------- plots
+def plot_training_curves(histories: Mapping[str, Sequence[Mapping]] | Sequence[Mapping], ax=None):
+    """Training loss and validation AUC per epoch, one line per model (``{"DIN": trainer.history, ...}``)."""
+    import matplotlib.pyplot as plt
+
+    if not isinstance(histories, Mapping):
+        histories = {"model": histories}
+    if ax is None:
+        fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
+    else:
+        fig = ax[0].figure
+    for name, hist in histories.items():
+        epochs = [h["epoch"] + 1 for h in hist]
+        ax[0].plot(epochs, [h["train_loss"] for h in hist], marker="o", label=name)
+        if hist and "val_auc" in hist[0]:
+            ax[1].plot(epochs, [h["val_auc"] for h in hist], marker="o", label=f"{name} AUC")
+        if hist and "val_gauc" in hist[0]:
+            ax[1].plot(epochs, [h["val_gauc"] for h in hist], marker="x", linestyle="--", label=f"{name} GAUC")
+    ax[0].set(xlabel="epoch", ylabel="training log loss", title="Training loss")
+    ax[1].set(xlabel="epoch", ylabel="validation", title="Validation AUC and GAUC")
+    for a in ax:
+        a.grid(alpha=0.3)
+        a.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_attention(
+    weights: Sequence[float] | np.ndarray | torch.Tensor,
+    labels: Sequence[str] | None = None,
+    highlight: Sequence[bool] | None = None,
+    title: str = "Attention weight of each behaviour",
+    ax=None,
+):
+    """Bars of the activation unit's weight per history step (padding already removed).
+
+    ``highlight`` marks steps to colour differently, e.g. behaviours that share the
+    candidate's true interest. Weights can be negative without softmax: the sign is the
+    model's choice (the MLP after pooling can undo it); compare magnitudes.
+    """
+    import matplotlib.pyplot as plt
+
+    w = torch.as_tensor(weights).detach().cpu().float().numpy().ravel()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(max(6, 0.25 * len(w) + 2), 3.2))
+    else:
+        fig = ax.figure
+    colors = ["tab:blue"] * len(w)
+    if highlight is not None:
+        colors = ["tab:orange" if h else "tab:blue" for h in highlight]
+    ax.bar(np.arange(len(w)), w, color=colors)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set(xlabel="history step (oldest first)", ylabel="weight", title=title)
+    if labels is not None:
+        ax.set_xticks(np.arange(len(w)))
+        ax.set_xticklabels(labels, rotation=90, fontsize=7)
+    if highlight is not None:
+        from matplotlib.patches import Patch
+
+        ax.legend(handles=[Patch(color="tab:orange", label="same interest as the candidate"),
+                           Patch(color="tab:blue", label="other interests")], fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def dice_curve(s: np.ndarray, alpha: float, mean: float, var: float, eps: float = 1e-8) -> np.ndarray:
+    """The paper's Dice for fixed statistics: ``p(s) s + (1 - p(s)) alpha s``, ``p = sigmoid((s - E) / sqrt(Var + eps))``."""
+    s = np.asarray(s, dtype=np.float64)
+    p = 1.0 / (1.0 + np.exp(-(s - mean) / np.sqrt(var + eps)))
+    return p * s + (1 - p) * alpha * s
+
+
+def plot_dice_vs_prelu(alpha: float = 0.25, mean: float = 0.0, var: float = 1.0, ax=None, s_range=(-4.0, 4.0)):
+    """Dice with the given statistics beside PReLU (same alpha) and ReLU, and Dice's gate p(s)."""
+    import matplotlib.pyplot as plt
+
+    s = np.linspace(*s_range, 401)
+    if ax is None:
+        fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
+    else:
+        fig = ax[0].figure
+    ax[0].plot(s, dice_curve(s, alpha, mean, var), label=f"Dice (E={mean:g}, Var={var:g})", linewidth=2)
+    ax[0].plot(s, np.where(s > 0, s, alpha * s), label=f"PReLU (alpha={alpha:g})", linestyle="--")
+    ax[0].plot(s, np.maximum(s, 0), label="ReLU", linestyle=":")
+    ax[0].set(xlabel="s", ylabel="f(s)", title="Dice against PReLU and ReLU")
+    p = 1.0 / (1.0 + np.exp(-(s - mean) / np.sqrt(var + 1e-8)))
+    ax[1].plot(s, p, label="Dice p(s)", linewidth=2)
+    ax[1].plot(s, (s > 0).astype(float), label="PReLU's step", linestyle="--")
+    ax[1].axvline(mean, color="gray", linewidth=0.8)
+    ax[1].set(xlabel="s", ylabel="p(s)", title="The gate: smooth, centred on E[s]")
+    for a in ax:
+        a.grid(alpha=0.3)
+        a.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
