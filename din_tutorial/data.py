@@ -372,10 +372,11 @@ def _to_tensor(key: str, value):
     arr = np.asarray(value)
     if arr.dtype == bool:
         return torch.from_numpy(arr.astype(np.float32))
-    if np.issubdtype(arr.dtype, np.integer):
-        return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.int64))
-    if np.issubdtype(arr.dtype, np.floating):
-        return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+    if np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating):
+        out = np.ascontiguousarray(arr, dtype=np.int64 if np.issubdtype(arr.dtype, np.integer) else np.float32)
+        if not out.flags.writeable:  # pandas' copy-on-write hands out read-only views; torch wants to own its data
+            out = out.copy()
+        return torch.from_numpy(out)
     raise TypeError(
         f"input {key!r} has dtype {arr.dtype}, which cannot become a tensor; "
         f"encode it as integer ids or floats, or drop it from the dict"

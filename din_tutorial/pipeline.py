@@ -1,0 +1,215 @@
+"""The seed's whole pipeline as functions: prepare, define features, train, evaluate, export, draw.
+
+``python -m din_tutorial`` (the main job) calls :func:`run`; notebooks and
+``benchmarks/quality.py`` call the same pieces, so the numbers they show come from one place.
+
+Taught in notebooks/05_training.ipynb and notebooks/06_evaluation.ipynb.
+"""
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .features import SequenceFeature, SparseFeature
+
+__all__ = [
+    "SEED_MLP_PARAMS",
+    "SEED_ATTENTION_MLP",
+    "SEED_OPTIMIZER_PARAMS",
+    "PROFILE_COLUMNS",
+    "Prepared",
+    "prepare",
+    "seed_features",
+    "build_model",
+    "train_and_evaluate",
+    "popularity_scores",
+    "run",
+]
+
+#: The seed's settings (shared/seed/DIN_tutorial.txt, sections 3 and 4).
+SEED_MLP_PARAMS = {"dims": [256, 128], "dropout": 0.2, "activation": "dice"}
+SEED_ATTENTION_MLP = {"dims": [32, 16], "dropout": 0.2, "activation": "dice"}
+SEED_OPTIMIZER_PARAMS = {"lr": 1e-3, "weight_decay": 1e-5}
+#: User profile columns the seed embeds with size 8 (when the data has them).
+PROFILE_COLUMNS = ("gender", "age", "occupation", "zip")
+
+
+@dataclass
+class Prepared:
+    """Everything the training step needs: frames, loaders and vocabulary sizes."""
+
+    data: pd.DataFrame
+    train: pd.DataFrame
+    val: pd.DataFrame
+    test: pd.DataFrame
+    train_dl: object
+    val_dl: object
+    test_dl: object
+    vocab: dict
+
+
+def prepare(data: pd.DataFrame, max_len: int = 50, batch_size: int = 2048, seed: int = 2022,
+            neg_sampling: str = "uniform") -> Prepared:
+    """The seed's section 2: sequences, the time split, negatives, dicts and loaders."""
+    from .data import DataGenerator, df_to_dict, generate_seq_feature
+
+    train, val, test = generate_seq_feature(
+        data=data, user_col="user_id", item_col="item_id", time_col="timestamp",
+        item_attribute_cols=["cate_id"], min_item=0, shuffle=True, max_len=max_len,
+        neg_sampling=neg_sampling, seed=seed,
+    )
+    vocab = {c: int(data[c].max()) + 1 for c in ("user_id", "item_id", "cate_id", *PROFILE_COLUMNS) if c in data}
+    x_train, y_train = df_to_dict(train), train["label"].values
+    x_val, y_val = df_to_dict(val), val["label"].values
+    x_test, y_test = df_to_dict(test), test["label"].values
+    train_dl, val_dl, test_dl = DataGenerator(x_train, y_train).generate_dataloader(
+        x_val=x_val, y_val=y_val, x_test=x_test, y_test=y_test, batch_size=batch_size, seed=seed,
+    )
+    return Prepared(data, train, val, test, train_dl, val_dl, test_dl, vocab)
+
+
+def seed_features(vocab: dict, embed_dim: int = 16, profile_dim: int = 8):
+    """The seed's section 2.2: ``(features, target_features, history_features)``."""
+    features = [SparseFeature("user_id", vocab_size=vocab["user_id"], embed_dim=embed_dim)]
+    features += [SparseFeature(c, vocab_size=vocab[c], embed_dim=profile_dim) for c in PROFILE_COLUMNS if c in vocab]
+    target_features = [
+        SparseFeature("item_id", vocab_size=vocab["item_id"], embed_dim=embed_dim),
+        SparseFeature("cate_id", vocab_size=vocab["cate_id"], embed_dim=embed_dim),
+    ]
+    history_features = [
+        SequenceFeature("hist_item_id", vocab_size=vocab["item_id"], embed_dim=embed_dim, pooling="concat",
+                        shared_with="item_id"),
+        SequenceFeature("hist_cate_id", vocab_size=vocab["cate_id"], embed_dim=embed_dim, pooling="concat",
+                        shared_with="cate_id"),
+    ]
+    return features, target_features, history_features
+
+
+def build_model(kind: str, vocab: dict, mlp_params: dict | None = None, attention_mlp: dict | None = None, **kw):
+    """DIN or the paper's BaseModel with the seed's features and settings."""
+    from .models import DIN, BaseModel
+
+    features, target_features, history_features = seed_features(vocab)
+    cls = {"din": DIN, "basemodel": BaseModel, "base": BaseModel}.get(kind.lower())
+    if cls is None:
+        raise ValueError(f"model kind {kind!r} is unknown; use 'din' or 'basemodel'")
+    return cls(features=features, history_features=history_features, target_features=target_features,
+               mlp_params=mlp_params or SEED_MLP_PARAMS, attention_mlp=attention_mlp or SEED_ATTENTION_MLP, **kw)
+
+
+def train_and_evaluate(model, prepared: Prepared, n_epoch: int = 3, device: str = "cpu", seed: int = 2022,
+                       model_path: str | Path = "./saved/din", verbose: bool = True, earlystop_patience: int = 2):
+    """The seed's sections 4 and 5: fit with early stopping, then test AUC, GAUC and log loss."""
+    from .training import CTRTrainer
+
+    trainer = CTRTrainer(model, optimizer_params=dict(SEED_OPTIMIZER_PARAMS), n_epoch=n_epoch,
+                         earlystop_patience=earlystop_patience, device=device, model_path=str(model_path),
+                         seed=seed, verbose=verbose)
+    start = time.perf_counter()
+    trainer.fit(prepared.train_dl, prepared.val_dl)
+    metrics = trainer.evaluate(trainer.model, prepared.test_dl, all_metrics=True)
+    metrics["train_seconds"] = time.perf_counter() - start
+    metrics["best_epoch"] = trainer.best_epoch
+    return trainer, metrics
+
+
+def popularity_scores(train: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
+    """A baseline without a model: score each candidate by how often it was a positive in training."""
+    counts = train.loc[train["label"] == 1, "item_id"].value_counts()
+    return frame["item_id"].map(counts).fillna(0).to_numpy(dtype=np.float64)
+
+
+def _format_table(rows: dict) -> str:
+    header = f"{'model':<12} {'test AUC':>9} {'test GAUC':>10} {'logloss':>8} {'train s':>8}"
+    lines = [header, "-" * len(header)]
+    for name, m in rows.items():
+        train_s = f"{m['train_seconds']:8.1f}" if "train_seconds" in m else f"{'-':>8}"
+        loss = f"{m['logloss']:8.4f}" if "logloss" in m else f"{'-':>8}"  # popularity counts are no probabilities
+        lines.append(f"{name:<12} {m['auc']:9.4f} {m['gauc']:10.4f} {loss} {train_s}")
+    return "\n".join(lines)
+
+
+def run(data: pd.DataFrame | None = None, epochs: int = 3, device: str = "cpu", seed: int = 2022,
+        out_dir: str | Path = "din_output", batch_size: int = 2048, max_len: int = 50,
+        export: bool = True, draw: bool = True, verbose: bool = True) -> dict:
+    """Prepare, train DIN and BaseModel, evaluate, export DIN to ONNX, draw it; write artifacts to ``out_dir``.
+
+    Returns the results dict that is also written to ``out_dir/results.json``.
+    """
+    from . import metrics as M
+    from .config import seed_everything
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if data is None:
+        from .datasets import load_dataset
+
+        data = load_dataset("sample")
+    t0 = time.perf_counter()
+    prepared = prepare(data, max_len=max_len, batch_size=batch_size, seed=seed)
+    results = {
+        "data": {"rows": len(data), "users": int(data["user_id"].nunique()), "items": int(data["item_id"].nunique()),
+                 "train_samples": len(prepared.train), "val_samples": len(prepared.val),
+                 "test_samples": len(prepared.test), "prepare_seconds": round(time.perf_counter() - t0, 2)},
+        "settings": {"epochs": epochs, "device": device, "seed": seed, "batch_size": batch_size, "max_len": max_len},
+        "models": {},
+    }
+    trainers = {}
+    for name in ("DIN", "BaseModel"):
+        seed_everything(seed)
+        model = build_model(name, prepared.vocab)
+        if verbose:
+            print(f"training {name} for up to {epochs} epoch(s) on {len(prepared.train):,} samples")
+        trainer, m = train_and_evaluate(model, prepared, n_epoch=epochs, device=device, seed=seed,
+                                        model_path=out / name.lower(), verbose=verbose)
+        trainers[name] = trainer
+        results["models"][name] = m
+        results.setdefault("history", {})[name] = trainer.history
+    test = prepared.test
+    pop = popularity_scores(prepared.train, test)
+    results["models"]["Popularity"] = {
+        "auc": M.auc(test["label"], pop), "gauc": M.gauc(test["label"], pop, test["user_id"]),
+    }
+    din, base = results["models"]["DIN"], results["models"]["BaseModel"]
+    results["rela_impr_gauc_percent"] = M.rela_impr(din["gauc"], base["gauc"])
+    results["rela_impr_auc_percent"] = M.rela_impr(din["auc"], base["auc"])
+
+    din_model = trainers["DIN"].model
+    if export:
+        try:
+            from .export import export_onnx, verify_onnx
+
+            onnx_path = export_onnx(din_model, out / "din.onnx", data_loader=prepared.test_dl, dynamic_batch=True)
+            results["onnx"] = {"path": str(onnx_path), **verify_onnx(din_model, onnx_path, prepared.test_dl)}
+        except ImportError as e:
+            results["onnx"] = {"skipped": str(e)}
+    if draw:
+        try:
+            from .visualize import visualize_model
+
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                visualize_model(din_model, save_dir=str(out / "visualization"), model_name="din")
+            results["graph"] = {"dir": str(out / "visualization"),
+                                "note": "; ".join(str(w.message) for w in caught) or "PNG and SVG written"}
+        except ImportError as e:
+            results["graph"] = {"skipped": str(e)}
+    results["total_seconds"] = round(time.perf_counter() - t0, 1)
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=float))
+    if verbose:
+        print()
+        print(_format_table({k: v for k, v in results["models"].items()}))
+        print(f"RelaImpr of DIN over BaseModel: {results['rela_impr_gauc_percent']:.1f}% (GAUC), "
+              f"{results['rela_impr_auc_percent']:.1f}% (AUC)")
+        if "onnx" in results and "max_abs_diff" in results["onnx"]:
+            print(f"ONNX: {results['onnx']['path']} (max |ONNX - PyTorch| = {results['onnx']['max_abs_diff']:.1e})")
+        if "graph" in results:
+            print(f"model graph: {results['graph'].get('dir', results['graph'].get('skipped'))}")
+        print(f"artifacts in {out.resolve()} (results.json); total {results['total_seconds']} s")
+    return results
