@@ -1,0 +1,64 @@
+"""The machinery behind every ``check_*`` helper: run the learner's function, compare, report, hint.
+
+A check prints what matched (shapes, values, the largest difference) and returns True; on a
+mismatch it raises :class:`ExerciseFailed` with a hint about the likely mistake, never the
+answer. A stub that still raises ``NotImplementedError`` is reported as "not attempted yet"
+and returns False, so a notebook with untouched exercises still runs top to bottom.
+
+Taught in notebooks/00_index.ipynb (how the exercises work).
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import numpy as np
+
+__all__ = ["ExerciseFailed", "exercise", "compare", "report"]
+
+
+class ExerciseFailed(AssertionError):
+    """The learner's answer does not match the reference; the message carries a hint."""
+
+
+def report(name: str, lines: list[str]) -> None:
+    print(f"[ok] {name}")
+    for line in lines:
+        print(f"     {line}")
+
+
+def compare(got, want, what: str, hint: str, atol: float = 1e-5, rtol: float = 1e-4) -> str:
+    """Compare arrays or tensors; return a one-line summary, or raise ExerciseFailed with ``hint``."""
+    g = got.detach().cpu().numpy() if hasattr(got, "detach") else np.asarray(got)
+    w = want.detach().cpu().numpy() if hasattr(want, "detach") else np.asarray(want)
+    if g.shape != w.shape:
+        raise ExerciseFailed(f"{what}: shape {tuple(g.shape)}, expected {tuple(w.shape)}. Hint: {hint}")
+    if g.size == 0:
+        return f"{what}: shape {tuple(g.shape)} (empty) matches"
+    g64, w64 = g.astype(np.float64), w.astype(np.float64)
+    if np.isnan(g64).any() and not np.isnan(w64).any():
+        raise ExerciseFailed(f"{what}: your result holds NaN. Hint: {hint}")
+    diff = float(np.nanmax(np.abs(g64 - w64)))
+    if not np.allclose(g64, w64, atol=atol, rtol=rtol, equal_nan=True):
+        raise ExerciseFailed(f"{what}: values differ from the reference (max |difference| = {diff:.3g}). Hint: {hint}")
+    return f"{what}: shape {tuple(g.shape)}, max |difference| = {diff:.1e}"
+
+
+def exercise(name: str):
+    """Decorate a check: NotImplementedError from the learner's stub becomes "not attempted yet"."""
+
+    def wrap(check: Callable[..., list[str]]):
+        @functools.wraps(check)
+        def run(*args, **kwargs) -> bool:
+            try:
+                lines = check(*args, **kwargs)
+            except NotImplementedError:
+                print(f"[todo] {name}: not attempted yet. Replace the `raise NotImplementedError` in the exercise "
+                      f"cell with your code, run it, then run this check again.")
+                return False
+            report(name, lines or [])
+            return True
+
+        return run
+
+    return wrap

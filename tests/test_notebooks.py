@@ -1,0 +1,93 @@
+"""The notebook series: present, clean (no outputs, python3 kernel), templated, with exercises; the student copy."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from din_tutorial.classroom import clean_notebook, notebook_problems, strip_solutions
+
+ROOT = Path(__file__).resolve().parents[1]
+NB_DIR = ROOT / "notebooks"
+SERIES = [
+    "00_index", "01_data_preparation", "02_feature_definitions", "03_activation_unit", "04_dice",
+    "05_training", "06_evaluation", "07_visualization", "08_onnx_export",
+]
+
+
+def load(name):
+    return nbformat.read(NB_DIR / f"{name}.ipynb", as_version=4)
+
+
+def test_the_series_is_complete_and_nothing_else_is_numbered():
+    found = sorted(p.stem for p in NB_DIR.glob("[0-9][0-9]_*.ipynb"))
+    assert found == SERIES
+
+
+@pytest.mark.parametrize("name", SERIES)
+def test_committed_clean(name):
+    assert notebook_problems(load(name)) == [], "run: python -m din_tutorial.classroom clean notebooks/*.ipynb"
+
+
+@pytest.mark.parametrize("name", SERIES)
+def test_template_header_setup_summary(name):
+    nb = load(name)
+    first = nb.cells[0].source
+    for part in ("What you will learn", "Prerequisites", "Runtime"):
+        assert part in first, f"{name}: the header lacks {part!r}"
+    text = "\n".join(c.source for c in nb.cells)
+    assert "## Summary" in text or "## Where to go next" in text
+    if name != "00_index":
+        assert "00_index.ipynb" in first  # a link back to the map
+
+
+@pytest.mark.parametrize("name", SERIES[1:])
+def test_at_least_two_exercises_with_checks(name):
+    cells = [c.source for c in load(name).cells if c.cell_type == "code"]
+    stubs = [i for i, s in enumerate(cells) if "raise NotImplementedError" in s]
+    assert len(stubs) >= 2, f"{name}: fewer than two exercise stubs"
+    for i in stubs:
+        following = "\n".join(cells[i: i + 2])
+        assert re.search(r"\bcheck_\w+\(", following), f"{name}: exercise in code cell {i} has no check_* call after it"
+        assert re.search(r"solutions/\S+\.py", following), f"{name}: exercise in code cell {i} names no solution file"
+
+
+def test_solution_files_referenced_exist():
+    text = "\n".join(c.source for name in SERIES for c in load(name).cells)
+    referenced = set(re.findall(r"solutions/(\S+?\.py)", text))
+    assert referenced, "no solution is referenced"
+    missing = [r for r in referenced if not (NB_DIR / "solutions" / r).exists()]
+    assert not missing
+
+
+def test_clean_notebook_and_strip_solutions_units():
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("1 + 1")
+    cell.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "2"}, execution_count=1)]
+    cell.execution_count = 1
+    nb.cells.append(cell)
+    nb.metadata["kernelspec"] = {"name": "din-venv"}
+    assert len(notebook_problems(nb)) == 3
+    assert clean_notebook(nb) and notebook_problems(nb) == []
+    src = "def f(x):\n    ### BEGIN SOLUTION\n    return x + 1\n    ### END SOLUTION\n"
+    assert strip_solutions(src) == 'def f(x):\n    raise NotImplementedError("your code here")'
+    with pytest.raises(ValueError, match="no matching"):
+        strip_solutions("### BEGIN SOLUTION\nx = 1\n")
+
+
+def test_student_copy_command(tmp_path):
+    dest = tmp_path / "student"
+    out = subprocess.run([sys.executable, "-m", "din_tutorial.classroom", "student-copy", str(NB_DIR), str(dest)],
+                         capture_output=True, text=True, check=True)
+    assert "solutions stripped" in out.stdout
+    assert sorted(p.stem for p in dest.glob("*.ipynb")) == SERIES
+    assert not (dest / "solutions").exists()
+    for name in SERIES:
+        nb = nbformat.read(dest / f"{name}.ipynb", as_version=4)
+        text = "\n".join(c.source for c in nb.cells)
+        assert "solutions/" not in text and "BEGIN SOLUTION" not in text
+        assert notebook_problems(nb) == []
+        original = "\n".join(c.source for c in load(name).cells)
+        assert len(re.findall(r"\bcheck_\w+\(", text)) == len(re.findall(r"\bcheck_\w+\(", original))
