@@ -1,0 +1,231 @@
+"""Embedding tables: one per feature, one shared table where ``shared_with`` asks for it.
+
+Ids are the user's raw ids ``0 .. vocab_size - 1``; nothing shifts or re-encodes them. Padding
+(:data:`~din_tutorial.features.PAD_ID`, ``-1``) is mapped to one extra row at the end of the
+table (index ``vocab_size``) that is all zeros and never trained (``padding_idx``), so a padded
+step contributes nothing to a sum and is never mistaken for a real item; the padding *mask* is
+derived from ``ids == PAD_ID``.
+
+This module also checks a batch against the features (missing keys, wrong shapes, ids out of
+range) with errors that name the feature and what was expected; the checks are skipped while a
+model is traced for export.
+
+Taught in notebooks/02_feature_definitions.ipynb.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..features import PAD_ID, DenseFeature, SequenceFeature, SparseFeature
+from ._tracing import is_tracing
+
+assert PAD_ID < 0, "PAD_ID must lie outside every vocabulary"
+
+#: Standard deviation of the normal distribution embedding rows start from.
+EMBED_INIT_STD = 0.01
+
+
+class InputError(ValueError):
+    """A batch does not fit the model's features (wrong ids, shape or dtype); the message names the feature."""
+
+
+class MissingInputError(KeyError):
+    """A batch lacks a key the model needs; the message names it and lists the keys the batch has."""
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class FeatureConfigError(ValueError):
+    """Features that cannot be built into a model; the message names the feature and the fix."""
+
+
+def check_feature_names(features: Iterable) -> None:
+    """Raise :class:`FeatureConfigError` for non-feature objects, duplicate names or names with a dot."""
+    seen: dict[str, object] = {}
+    for f in features:
+        if not isinstance(f, (SparseFeature, SequenceFeature, DenseFeature)):
+            raise FeatureConfigError(
+                f"expected SparseFeature, SequenceFeature or DenseFeature objects, got {f!r} "
+                f"({type(f).__name__}); build features with din_tutorial.SparseFeature(...) etc."
+            )
+        if "." in f.name:
+            raise FeatureConfigError(f"feature {f.name!r}: names may not contain '.'; rename it, e.g. {f.name.replace('.', '_')!r}")
+        if f.name in seen:
+            if seen[f.name] is f:
+                raise FeatureConfigError(
+                    f"feature {f.name!r} is listed twice; give each feature object to only one of "
+                    f"features / history_features / target_features"
+                )
+            raise FeatureConfigError(f"two features are named {f.name!r}; feature names must be unique (they are batch keys)")
+        seen[f.name] = f
+        if not isinstance(f, DenseFeature) and (not isinstance(f.vocab_size, int) or f.vocab_size < 1):
+            raise FeatureConfigError(
+                f"feature {f.name!r}: vocab_size must be a positive integer (the largest id + 1), got {f.vocab_size!r}"
+            )
+
+
+def _root_of(f, by_name: Mapping[str, object]) -> str:
+    """Follow ``shared_with`` links to the feature that owns the table (errors for missing names and cycles)."""
+    chain = [f.name]
+    cur = f
+    while cur.shared_with is not None:
+        target = cur.shared_with
+        if target == cur.name:
+            raise FeatureConfigError(f"feature {cur.name!r}: shared_with names the feature itself; remove shared_with")
+        if target not in by_name:
+            choices = sorted(n for n, g in by_name.items() if not isinstance(g, DenseFeature) and n != cur.name)
+            raise FeatureConfigError(
+                f"feature {cur.name!r}: shared_with={target!r} names no feature of this model; "
+                f"add a feature named {target!r} (usually the target feature) or use one of {choices}"
+            )
+        nxt = by_name[target]
+        if isinstance(nxt, DenseFeature):
+            raise FeatureConfigError(f"feature {cur.name!r}: shared_with={target!r} is a DenseFeature, which has no embedding table")
+        if nxt.embed_dim != cur.embed_dim:
+            raise FeatureConfigError(
+                f"feature {cur.name!r} (embed_dim={cur.embed_dim}) shares the table of {target!r} "
+                f"(embed_dim={nxt.embed_dim}); a shared table has one size: set embed_dim={nxt.embed_dim} on {cur.name!r}"
+            )
+        if target in chain:
+            raise FeatureConfigError(f"features {chain} share tables in a cycle; let exactly one of them own the table (shared_with=None)")
+        chain.append(target)
+        cur = nxt
+    return cur.name
+
+
+class EmbeddingLayer(nn.Module):
+    """One ``nn.Embedding`` per feature, shared where ``shared_with`` says so, with a zero padding row.
+
+    A table for features of vocabulary ``V`` has ``V + 1`` rows: row ``V`` is the padding row
+    (zeros, ``padding_idx``, never updated). When features of different ``vocab_size`` share a
+    table, it is sized for the largest; each feature still checks its own ids against its own
+    ``vocab_size``.
+
+    Args:
+        features: every feature of the model (dense features get no table and are ignored here).
+        init_std: rows start from ``Normal(0, init_std)``.
+
+    ``layer(x)`` returns a dict ``{name: embedding}``: sparse ``(batch, dim)``; sequence with
+    ``pooling="concat"`` ``(batch, seq_len, dim)``; ``"sum"``/``"mean"`` pooled over the real steps
+    ``(batch, dim)``; dense ``(batch, 1)``.
+
+    Taught in notebooks/02_feature_definitions.ipynb.
+    """
+
+    def __init__(self, features: Sequence, init_std: float = EMBED_INIT_STD):
+        super().__init__()
+        features = list(features)
+        check_feature_names(features)
+        self.features = features
+        self._by_name = {f.name: f for f in features}
+        self.table_names: dict[str, str] = {}  # feature name -> name of the table it looks up
+        group_rows: dict[str, int] = {}
+        for f in features:
+            if isinstance(f, DenseFeature):
+                continue
+            root = _root_of(f, self._by_name)
+            self.table_names[f.name] = root
+            group_rows[root] = max(group_rows.get(root, 0), f.vocab_size)
+        self.tables = nn.ModuleDict()
+        for root, vocab in group_rows.items():
+            dim = self._by_name[root].embed_dim
+            table = nn.Embedding(vocab + 1, dim, padding_idx=vocab)  # last row: padding, zeros
+            nn.init.normal_(table.weight, std=init_std)
+            with torch.no_grad():
+                table.weight[vocab].zero_()
+            self.tables[root] = table
+
+    # ------------------------------------------------------------------ lookups
+    def table(self, name: str) -> nn.Embedding:
+        """The embedding table feature ``name`` looks up (the same object for features that share it)."""
+        return self.tables[self.table_names[name]]
+
+    def pad_row(self, name: str) -> int:
+        """Index of the padding row of the table of feature ``name``."""
+        return self.table(name).padding_idx
+
+    def lookup(self, name: str, ids: Tensor) -> Tensor:
+        """Embed ``ids`` (any shape) of feature ``name``; :data:`PAD_ID` gives the zero row. Shape ``ids.shape + (dim,)``."""
+        table = self.table(name)
+        ids = torch.where(ids == PAD_ID, table.padding_idx, ids)
+        return table(ids)
+
+    def forward(self, x: Mapping[str, Tensor], names: Iterable[str] | None = None) -> dict[str, Tensor]:
+        """Embed the features ``names`` (default: all) of batch ``x``; see the class docstring for shapes."""
+        out: dict[str, Tensor] = {}
+        for name in names if names is not None else self._by_name:
+            f = self._by_name[name]
+            v = x[name]
+            if isinstance(f, DenseFeature):
+                out[name] = v.to(torch.float32).reshape(v.shape[0], -1)  # (batch, 1)
+            elif isinstance(f, SequenceFeature) and f.pooling != "concat":
+                out[name] = self.pool(name, v, f.pooling)
+            else:
+                out[name] = self.lookup(name, v)
+        return out
+
+    def pool(self, name: str, ids: Tensor, mode: str) -> Tensor:
+        """Sum or mean of the embeddings of the real steps of a sequence: ``(batch, seq_len)`` ids -> ``(batch, dim)``."""
+        e = self.lookup(name, ids).sum(dim=1)  # padding rows are zero: the sum covers real steps only
+        if mode == "sum":
+            return e
+        if mode == "mean":
+            n = (ids != PAD_ID).sum(dim=1, keepdim=True).clamp_min(1).to(e.dtype)  # (batch, 1)
+            return e / n
+        raise ValueError(f"feature {name!r}: pooling {mode!r} cannot be reduced to one vector; use 'sum' or 'mean'")
+
+    # ------------------------------------------------------------------ checks
+    def check_batch(self, x: Mapping[str, Tensor], names: Sequence[str]) -> None:
+        """Check that ``x`` has every key in ``names`` with the right shape, dtype and ids in range.
+
+        Raises :class:`MissingInputError` (a ``KeyError``) or :class:`InputError` (a ``ValueError``)
+        naming the feature. Two reductions per feature; skipped while tracing for export.
+        """
+        if is_tracing():
+            return
+        if not isinstance(x, Mapping):
+            raise InputError(f"a batch must be a dict of tensors keyed by feature name, got {type(x).__name__}")
+        batch = None
+        for name in names:
+            f = self._by_name[name]
+            if name not in x:
+                raise MissingInputError(
+                    f"the batch has no input {name!r} ({type(f).__name__}); the model needs {list(names)}, "
+                    f"the batch has {sorted(map(str, x))}"
+                )
+            v = x[name]
+            if not isinstance(v, Tensor):
+                raise InputError(f"input {name!r} must be a torch.Tensor, got {type(v).__name__}; convert it with torch.as_tensor")
+            if isinstance(f, SequenceFeature):
+                want_dims, shape = 2, "(batch, seq_len)"
+            elif isinstance(f, DenseFeature) and f.embed_dim > 1:
+                want_dims, shape = 2, f"(batch, {f.embed_dim})"
+            else:
+                want_dims, shape = 1, "(batch,)"
+            if v.dim() != want_dims or (want_dims == 2 and isinstance(f, DenseFeature) and v.shape[1] != f.embed_dim):
+                raise InputError(f"input {name!r} ({type(f).__name__}) must have shape {shape}, got {tuple(v.shape)}")
+            if batch is None:
+                batch = v.shape[0]
+            elif v.shape[0] != batch:
+                raise InputError(f"input {name!r} has batch size {v.shape[0]}, other inputs have {batch}")
+            if isinstance(f, DenseFeature):
+                if not (v.is_floating_point() or v.dtype in (torch.int32, torch.int64)):
+                    raise InputError(f"input {name!r} (DenseFeature) must hold numbers, got dtype {v.dtype}")
+                continue
+            if v.is_floating_point() or v.is_complex() or v.dtype == torch.bool:
+                raise InputError(f"input {name!r} must hold integer ids (int64), got dtype {v.dtype}")
+            if v.numel() == 0:
+                continue
+            lo, hi = torch.aminmax(v)
+            lo, hi = int(lo), int(hi)
+            if hi >= f.vocab_size or (lo < 0 and lo != PAD_ID):
+                bad = hi if hi >= f.vocab_size else lo
+                raise InputError(
+                    f"feature {name!r}: id {bad} is outside [0, {f.vocab_size}) (vocab_size={f.vocab_size}); ids must be "
+                    f"0 .. vocab_size - 1, and {PAD_ID} marks padding. Set vocab_size to the largest id + 1 over "
+                    f"all splits (data[{name!r}].max() + 1)"
+                )
