@@ -1,0 +1,171 @@
+"""DIN, the Deep Interest Network (Zhou et al., KDD 2018): attention of the candidate over the history.
+
+For each sample, the activation unit weighs every real behaviour by its relevance to the
+candidate item (no softmax, as in the paper), the weighted sum is the user's interest *for this
+candidate*, and an MLP reads it beside the candidate and the user's profile.
+
+By default the behaviour vector is the paper's *goods group*: the embeddings of the paired
+history features side by side (``hist_item_id`` and ``hist_cate_id``: item and category,
+16 + 16 = 32), attended by ONE activation unit against the candidate's item and category
+embeddings. ``attention_mode="per_feature"`` gives the other common form (one unit per
+history/target pair, as torch-rechub and FuxiCTR do).
+
+Taught in notebooks/03_activation_unit.ipynb (the attention) and notebooks/05_training.ipynb.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..features import PAD_ID
+from ..layers.activation_unit import ActivationUnit, PackedSteps
+from ..layers.embedding import EmbeddingLayer, FeatureConfigError, InputError
+from ..layers.mlp import MLP
+from ..layers._tracing import is_tracing
+from .ctr_model import DEFAULT_ATTENTION_PARAMS, DEFAULT_MLP_PARAMS, CTRModel, parse_params
+
+ATTENTION_MODES = ("group", "per_feature")
+
+
+class DIN(CTRModel):
+    """Deep Interest Network.
+
+    Args:
+        features: user profile and context features (``SparseFeature``, ``DenseFeature``, pooled
+            ``SequenceFeature``); embed sizes may differ (the seed mixes 16 and 8).
+        history_features: behaviour sequences (``SequenceFeature(..., pooling="concat",
+            shared_with=<target name>)``), ``(batch, seq_len)`` ids padded with ``PAD_ID``.
+        target_features: the candidate's features, paired one by one with ``history_features``.
+        mlp_params: the head, ``{"dims": [256, 128], "dropout": 0.2, "activation": "dice"}``.
+        attention_mlp: the activation unit, ``{"dims": [32, 16], "dropout": 0.2, "activation":
+            "dice", "use_softmax": False}``. ``attention_mlp_params`` is accepted as an alias.
+        attention_mode: ``"group"`` (default; one unit over the concatenated behaviour vector,
+            the paper's goods group) or ``"per_feature"`` (one unit per pair).
+        embedding: an existing :class:`~din_tutorial.layers.EmbeddingLayer` to share (e.g.
+            ``base.embedding``); by default the model builds its own tables.
+        mba_reg: weight of the paper's mini-batch aware regularisation (0 = off; the paper uses 0.01);
+            see :meth:`regularization_loss`.
+        id_counts: ``{feature name: counts per id over the training data}`` for that regularisation.
+
+    ``model(x)`` returns click probabilities ``(batch,)``; :meth:`attention_weights` the weights.
+    ``model.pack_history`` (default True) runs the activation unit on the real behaviours only;
+    while exporting, the dense masked form is used (same result, static-shape graph).
+
+    Taught in notebooks/03_activation_unit.ipynb and notebooks/05_training.ipynb.
+    """
+
+    def __init__(
+        self,
+        features: Sequence,
+        history_features: Sequence,
+        target_features: Sequence,
+        mlp_params: Mapping | None = None,
+        attention_mlp: Mapping | None = None,
+        *,
+        attention_mlp_params: Mapping | None = None,
+        attention_mode: str = "group",
+        embedding: EmbeddingLayer | None = None,
+        mba_reg: float = 0.0,
+        id_counts: Mapping | None = None,
+    ):
+        super().__init__(
+            features,
+            history_features,
+            target_features,
+            require_concat_history=True,
+            model_name="DIN",
+            embedding=embedding,
+            mba_reg=mba_reg,
+            id_counts=id_counts,
+        )
+        if attention_mlp is not None and attention_mlp_params is not None:
+            raise FeatureConfigError("give the activation unit's settings once: attention_mlp or attention_mlp_params, not both")
+        att = parse_params(
+            attention_mlp if attention_mlp is not None else attention_mlp_params,
+            DEFAULT_ATTENTION_PARAMS,
+            ("dims", "dropout", "activation", "use_softmax"),
+            "attention_mlp",
+        )
+        if not att["dims"]:
+            raise FeatureConfigError("attention_mlp: dims needs at least one hidden layer, e.g. [32, 16]")
+        mlp = parse_params(mlp_params, DEFAULT_MLP_PARAMS, ("dims", "dropout", "activation", "output_layer"), "mlp_params")
+        if not mlp.pop("output_layer", True):
+            raise FeatureConfigError("mlp_params: DIN's MLP ends in one logit; drop output_layer=False")
+        if attention_mode not in ATTENTION_MODES:
+            raise FeatureConfigError(f"attention_mode must be one of {ATTENTION_MODES}, got {attention_mode!r}")
+        self.attention_mode = attention_mode
+        self.mlp_params = mlp
+        self.attention_params = att
+        if attention_mode == "group":
+            unit_dims = [self.target_dim]
+        else:
+            unit_dims = [t.embed_dim for t in self.target_features]
+        self.attention = nn.ModuleList(ActivationUnit(d, **att) for d in unit_dims)
+        self.mlp = MLP(self.profile_dim + 2 * self.target_dim, **mlp)
+        #: run the activation unit on the real behaviours only (dense masked form while exporting)
+        self.pack_history = True
+
+    # --------------------------------------------------------------- inputs
+    def check_inputs(self, x: Mapping[str, Tensor]) -> None:
+        """Also checks that the history features are padded at the same positions."""
+        super().check_inputs(x)
+        if is_tracing() or len(self.history_features) < 2:
+            return
+        first = self.history_features[0].name
+        pad = x[first] == PAD_ID
+        for h in self.history_features[1:]:
+            if x[h.name].shape != x[first].shape or not torch.equal(pad, x[h.name] == PAD_ID):
+                raise InputError(
+                    f"history features {first!r} and {h.name!r} must have the same shape and padding "
+                    f"(PAD_ID={PAD_ID} at the same positions): they describe the same behaviours"
+                )
+
+    # --------------------------------------------------------------- attention
+    def _interest(
+        self, x: Mapping[str, Tensor], targets: list[Tensor], return_weights: bool = False
+    ) -> tuple[list[Tensor], Tensor | None]:
+        hist = self.history_features
+        mask = x[hist[0].name] != PAD_ID  # (batch, L), True on real behaviours
+        packed = self.pack_history and not is_tracing()
+        steps = PackedSteps.from_mask(mask) if packed else None
+
+        def keys_of(features) -> Tensor:
+            if packed:  # (N, dim): only the real steps, so no padding row; index_select's backward is cheap
+                return torch.cat(
+                    [self.embedding.table(h.name).weight.index_select(0, steps.gather(x[h.name])) for h in features], dim=1
+                )
+            return torch.cat([self.embedding.lookup(h.name, x[h.name]) for h in features], dim=-1)  # (batch, L, dim)
+
+        if self.attention_mode == "group":
+            groups = [(self.attention[0], hist, torch.cat(targets, dim=1))]
+        else:
+            groups = [(unit, [h], t) for unit, h, t in zip(self.attention, hist, targets)]
+        pooled, weights = [], []
+        for unit, features, query in groups:
+            keys = keys_of(features)
+            if packed:
+                out = unit.forward_packed(query, keys, steps, return_weights=return_weights)
+            else:
+                out = unit(query, keys, mask, return_weights=return_weights)
+            if return_weights:
+                out, w = out
+                weights.append(w)
+            pooled.append(out)  # (batch, dim)
+        if not return_weights:
+            return pooled, None
+        return pooled, (weights[0] if self.attention_mode == "group" else torch.stack(weights, dim=1))
+
+    def attention_weights(self, x: Mapping[str, Tensor]) -> Tensor:
+        """The activation unit's weights for batch ``x``: ``(batch, seq_len)``, 0 on padding.
+
+        With ``attention_mode="per_feature"``: ``(batch, n_pairs, seq_len)``. Runs in the model's
+        current mode (call ``model.eval()`` first for weights without dropout) and without gradients.
+        Without softmax the weights' sign is arbitrary (the MLP after the pooling can undo it):
+        compare their magnitudes. Taught in notebooks/03_activation_unit.ipynb.
+        """
+        self.check_inputs(x)
+        with torch.no_grad():
+            _, w = self._interest(x, self._target_parts(x), return_weights=True)
+        return w
