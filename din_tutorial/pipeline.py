@@ -29,8 +29,13 @@ __all__ = [
     "build_model",
     "train_and_evaluate",
     "popularity_scores",
+    "tutorial_data",
+    "load_or_train",
     "run",
 ]
+
+#: In fast mode (DIN_TUTORIAL_FAST=1) the notebooks keep only this many users of the sample.
+FAST_USERS = 600
 
 #: The seed's settings (shared/seed/DIN_tutorial.txt, sections 3 and 4).
 SEED_MLP_PARAMS = {"dims": [256, 128], "dropout": 0.2, "activation": "dice"}
@@ -123,6 +128,48 @@ def popularity_scores(train: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
     """A baseline without a model: score each candidate by how often it was a positive in training."""
     counts = train.loc[train["label"] == 1, "item_id"].value_counts()
     return frame["item_id"].map(counts).fillna(0).to_numpy(dtype=np.float64)
+
+
+def tutorial_data(n_users: int | None = None) -> pd.DataFrame:
+    """The bundled sample; in fast mode (or with ``n_users``) only the users with the smallest ids."""
+    from .config import is_fast_mode
+    from .datasets import load_dataset
+
+    data = load_dataset("sample")
+    if n_users is None and is_fast_mode():
+        n_users = FAST_USERS
+    if n_users is not None:
+        data = data[data["user_id"] < n_users].reset_index(drop=True)
+    return data
+
+
+def load_or_train(kind: str, prepared: Prepared, n_epoch: int = 3, seed: int = 2022,
+                  cache_dir: str | Path = "saved/tutorial_models", verbose: bool = False, **model_kw):
+    """A trained DIN or BaseModel for the notebooks that study one (06, 07, 08): loaded if cached, else trained.
+
+    The cache key covers the model kind and options, epochs, seed, the data's size and the
+    package version, so a change to any of them trains again. Returns ``(model, history)``.
+    """
+    import hashlib
+
+    import torch
+
+    from . import __version__
+    from .config import seed_everything
+
+    key_src = json.dumps([kind.lower(), n_epoch, seed, len(prepared.data), len(prepared.train),
+                          int(prepared.train_dl.x["hist_item_id"].shape[1]), sorted(prepared.vocab.items()),
+                          sorted((k, repr(v)) for k, v in model_kw.items()), __version__])
+    key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
+    folder = Path(cache_dir) / f"{kind.lower()}-{key}"
+    seed_everything(seed)
+    model = build_model(kind, prepared.vocab, **model_kw)
+    if (folder / "model.pth").exists() and (folder / "history.json").exists():
+        model.load_state_dict(torch.load(folder / "model.pth", map_location="cpu", weights_only=True))
+        return model.eval(), json.loads((folder / "history.json").read_text())
+    trainer, _ = train_and_evaluate(model, prepared, n_epoch=n_epoch, seed=seed, model_path=folder, verbose=verbose)
+    (folder / "history.json").write_text(json.dumps(trainer.history))
+    return trainer.model.eval(), trainer.history
 
 
 def _format_table(rows: dict) -> str:
