@@ -189,7 +189,7 @@ class EmbeddingLayer(nn.Module):
             return
         if not isinstance(x, Mapping):
             raise InputError(f"a batch must be a dict of tensors keyed by feature name, got {type(x).__name__}")
-        batch = None
+        batch, first = None, None
         for name in names:
             f = self._by_name[name]
             if name not in x:
@@ -209,9 +209,11 @@ class EmbeddingLayer(nn.Module):
             if v.dim() != want_dims or (want_dims == 2 and isinstance(f, DenseFeature) and v.shape[1] != f.embed_dim):
                 raise InputError(f"input {name!r} ({type(f).__name__}) must have shape {shape}, got {tuple(v.shape)}")
             if batch is None:
-                batch = v.shape[0]
+                batch, first = v.shape[0], name
             elif v.shape[0] != batch:
-                raise InputError(f"input {name!r} has batch size {v.shape[0]}, other inputs have {batch}")
+                raise InputError(
+                    f"input {name!r} has batch size {v.shape[0]} but {first!r} has {batch}; every input needs one row per sample"
+                )
             if isinstance(f, DenseFeature):
                 if not (v.is_floating_point() or v.dtype in (torch.int32, torch.int64)):
                     raise InputError(f"input {name!r} (DenseFeature) must hold numbers, got dtype {v.dtype}")

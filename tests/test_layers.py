@@ -1,0 +1,167 @@
+"""EmbeddingLayer (shared tables, padding row, batch checks), MLP, Dropout and PReLU."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from din_tutorial import PAD_ID, DenseFeature, SequenceFeature, SparseFeature
+from din_tutorial.layers import MLP, Dice, EmbeddingLayer, FeatureConfigError, InputError, MissingInputError, PReLU
+from din_tutorial.layers import embedding as embedding_module
+from din_tutorial.layers.mlp import Dropout, make_activation
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensors gain nothing from threads, and two threads stall when another process holds a core."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def features():
+    return [
+        SparseFeature("user_id", 10, 4),
+        SparseFeature("item_id", 20, 6),
+        SequenceFeature("hist_item_id", 20, 6, pooling="concat", shared_with="item_id"),
+        SequenceFeature("tags", 5, 3, pooling="mean"),
+        DenseFeature("price"),
+    ]
+
+
+def batch():
+    return {
+        "user_id": torch.tensor([0, 9, 3]),
+        "item_id": torch.tensor([1, 19, 0]),
+        "hist_item_id": torch.tensor([[3, 4, PAD_ID], [0, PAD_ID, PAD_ID], [PAD_ID, PAD_ID, PAD_ID]]),
+        "tags": torch.tensor([[1, 2], [4, PAD_ID], [PAD_ID, PAD_ID]]),
+        "price": torch.tensor([1.0, 2.5, 0.0]),
+    }
+
+
+def test_shared_table_is_the_same_parameter_with_a_zero_padding_row():
+    emb = EmbeddingLayer(features())
+    assert emb.table("hist_item_id") is emb.table("item_id")
+    assert emb.table("hist_item_id").weight is emb.table("item_id").weight
+    assert set(emb.tables) == {"user_id", "item_id", "tags"}
+    table = emb.table("item_id")
+    assert table.num_embeddings == 21 and table.padding_idx == 20  # ids 0..19 are real, row 20 is padding
+    assert torch.all(table.weight[20] == 0)
+
+
+def test_lookup_shapes_padding_and_pooling():
+    emb = EmbeddingLayer(features())
+    out = emb(batch())
+    assert out["user_id"].shape == (3, 4)
+    assert out["hist_item_id"].shape == (3, 3, 6)
+    assert torch.all(out["hist_item_id"][0, 2] == 0) and torch.all(out["hist_item_id"][2] == 0)
+    assert out["price"].shape == (3, 1)
+    w = emb.table("tags").weight
+    torch.testing.assert_close(out["tags"][0], (w[1] + w[2]) / 2)
+    torch.testing.assert_close(out["tags"][1], w[4])
+    assert torch.all(out["tags"][2] == 0)  # no tag at all: zero vector, no division by zero
+    torch.testing.assert_close(emb.pool("tags", batch()["tags"], "sum")[0], w[1] + w[2])
+
+
+def test_gradient_reaches_the_shared_table_from_both_uses_and_never_the_padding_row():
+    emb = EmbeddingLayer(features())
+    out = emb(batch(), ["item_id", "hist_item_id"])
+    (out["item_id"].sum() + out["hist_item_id"].sum()).backward()
+    grad = emb.table("item_id").weight.grad
+    assert torch.all(grad[19] != 0)  # only a target id
+    assert torch.all(grad[3] != 0)  # only a history id
+    assert torch.all(grad[20] == 0)  # padding row
+
+
+def test_ids_are_used_as_given():
+    emb = EmbeddingLayer(features())
+    ids = torch.tensor([0, 5, 19])
+    torch.testing.assert_close(emb.lookup("item_id", ids), emb.table("item_id").weight[ids])
+
+
+@pytest.mark.parametrize(
+    "change,error,pattern",
+    [
+        (lambda x: x.pop("hist_item_id"), MissingInputError, r"no input 'hist_item_id'.*the batch has"),
+        (lambda x: x.__setitem__("item_id", torch.tensor([1, 20, 0])), InputError, r"'item_id': id 20 is outside \[0, 20\)"),
+        (lambda x: x.__setitem__("user_id", torch.tensor([1, -3, 0])), InputError, r"'user_id': id -3 is outside"),
+        (lambda x: x.__setitem__("item_id", torch.tensor([1.0, 2.0, 0.0])), InputError, r"'item_id' must hold integer ids"),
+        (lambda x: x.__setitem__("hist_item_id", torch.tensor([1, 2, 3])), InputError, r"'hist_item_id'.*\(batch, seq_len\)"),
+        (lambda x: x.__setitem__("user_id", torch.tensor([1, 2])), InputError, r"'item_id' has batch size 3 but 'user_id' has 2"),
+        (lambda x: x.__setitem__("price", [1.0, 2.0, 3.0]), InputError, r"'price' must be a torch.Tensor"),
+    ],
+)
+def test_batch_checks_name_the_feature(change, error, pattern):
+    emb = EmbeddingLayer(features())
+    x = batch()
+    change(x)
+    with pytest.raises(error, match=pattern):
+        emb.check_batch(x, [f.name for f in features()])
+
+
+def test_missing_input_is_a_key_error_with_a_readable_message():
+    emb = EmbeddingLayer(features())
+    with pytest.raises(KeyError) as info:
+        emb.check_batch({}, ["user_id"])
+    assert str(info.value).startswith("the batch has no input 'user_id'")
+
+
+def test_batch_checks_are_skipped_while_tracing(monkeypatch):
+    monkeypatch.setattr(embedding_module, "is_tracing", lambda: True)
+    emb = EmbeddingLayer(features())
+    emb.check_batch({}, ["user_id"])  # no error: the exporter must not see data-dependent checks
+
+
+@pytest.mark.parametrize(
+    "feats,pattern",
+    [
+        ([SparseFeature("a", 5, 4), SparseFeature("a", 5, 4)], r"two features are named 'a'"),
+        ([SequenceFeature("h", 5, 4, shared_with="missing")], r"'h': shared_with='missing' names no feature"),
+        ([SparseFeature("a", 5, 8), SequenceFeature("h", 5, 4, shared_with="a")], r"'h' \(embed_dim=4\) shares the table of 'a' \(embed_dim=8\)"),
+        ([SequenceFeature("h", 5, 4, shared_with="h")], r"shared_with names the feature itself"),
+        ([SparseFeature("a.b", 5, 4)], r"may not contain '\.'"),
+        (["user_id"], r"expected SparseFeature, SequenceFeature or DenseFeature"),
+    ],
+)
+def test_embedding_configuration_errors(feats, pattern):
+    with pytest.raises(FeatureConfigError, match=pattern):
+        EmbeddingLayer(feats)
+
+
+def test_shared_tables_of_different_vocab_sizes_use_the_largest():
+    emb = EmbeddingLayer([SparseFeature("item_id", 30, 4), SequenceFeature("hist_item_id", 20, 4, shared_with="item_id")])
+    assert emb.table("hist_item_id").num_embeddings == 31
+
+
+def test_mlp_shapes_and_activations():
+    x = torch.randn(8, 5)
+    assert MLP(5, [7, 3], activation="dice")(x).shape == (8, 1)
+    assert MLP(5, [7, 3], output_layer=False)(x).shape == (8, 3)
+    assert MLP(5, [])(x).shape == (8, 1)
+    assert isinstance(MLP(5, [4], activation="PReLU").layers[0][1], PReLU)
+    assert isinstance(MLP(5, [4], activation="dice").layers[0][1], Dice)
+    assert MLP(5, [4], activation="dice")(torch.randn(2, 3, 5), torch.ones(2, 3, dtype=torch.bool)).shape == (2, 3, 1)
+    with pytest.raises(ValueError, match="unknown activation 'swishy'"):
+        make_activation("swishy", 4)
+
+
+def test_prelu_has_one_slope_per_channel_of_the_last_dim():
+    act = PReLU(3, init=0.1)
+    with torch.no_grad():
+        act.alpha.copy_(torch.tensor([0.1, 0.2, 0.3]))
+    x = -torch.ones(2, 4, 3)
+    torch.testing.assert_close(act(x), -torch.tensor([0.1, 0.2, 0.3]).expand(2, 4, 3))
+
+
+def test_dropout_rate_scale_and_repeatability():
+    drop = Dropout(0.2).train()
+    x = torch.ones(200_000)
+    torch.manual_seed(0)
+    y = drop(x)
+    assert abs((y == 0).float().mean().item() - 0.2) < 0.005
+    assert abs(y.mean().item() - 1.0) < 0.01  # inverted dropout keeps the expectation
+    torch.manual_seed(0)
+    assert torch.equal(drop(x), y)
+    assert torch.equal(drop.eval()(x), x)
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+        Dropout(1.0)
