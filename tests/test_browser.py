@@ -1,0 +1,164 @@
+"""JupyterLab in a real browser: every notebook of the series opens in headless Chromium, runs all its cells
+without an error and renders every widget; in 03 and 04, moving a widget (a dropdown choice, arrow keys on a
+slider) redraws the attention or Dice figure. A screenshot of each notebook goes to artifacts/browser/<name>.png.
+
+One JupyterLab (on a throwaway copy of notebooks/, fast mode) and one Chromium serve all the notebooks;
+each notebook is its own test. Knobs, for debugging:
+    DIN_BROWSER_NOTEBOOKS=/some/folder  run that folder's NN_*.ipynb instead of notebooks/
+    DIN_BROWSER_TIMEOUT=240             seconds one notebook may take to run all its cells
+Outside CI, the test skips when Debian's chromium or Python playwright is missing; with CI=true it fails.
+"""
+import os
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NB_DIR = Path(os.environ.get("DIN_BROWSER_NOTEBOOKS", ROOT / "notebooks")).resolve()
+ARTIFACTS = ROOT / "artifacts" / "browser"
+CHROMIUM = Path("/usr/bin/chromium")
+TIMEOUT = float(os.environ.get("DIN_BROWSER_TIMEOUT", "240"))
+INTERACTIVE = ("03", "04")  # notebooks whose widgets must redraw their figure when moved
+NOTEBOOKS = sorted(p.stem for p in NB_DIR.glob("[0-9][0-9]_*.ipynb"))
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+pytestmark = pytest.mark.browser
+
+
+def _missing() -> str | None:
+    if not CHROMIUM.exists():
+        return f"Debian's chromium is not installed ({CHROMIUM}; apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Python playwright is not installed (pip install -e '.[dev]')"
+    return None
+
+
+if _missing() and not IN_CI:
+    pytest.skip(f"browser test skipped: {_missing()}", allow_module_level=True)
+
+from browser_utils import CHROMIUM_ARGS, JupyterLabServer, NotebookPage, NotebookProblem
+
+
+def _report(config, timings: dict) -> None:
+    """Per-notebook timing, on the terminal (even under capture) and in artifacts/browser/timings.txt."""
+    if not timings:
+        return
+    lines = [f"{name:<28} {t['status']:<6} open {t['load_s']:5.1f} s  run all {t['run_s']:6.1f} s  "
+             f"total {t['total_s']:6.1f} s" for name, t in timings.items()]
+    lines.append(f"{'all notebooks':<28} {'':<6} {sum(t['total_s'] for t in timings.values()):.1f} s")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "timings.txt").write_text("\n".join(lines) + "\n")
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    with capture.global_and_fixture_disabled() if capture else _nothing():
+        reporter.write_sep("-", "JupyterLab in Chromium: time per notebook")
+        for line in lines:
+            reporter.write_line(line)
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@pytest.fixture(scope="module")
+def lab(request, tmp_path_factory):
+    problem = _missing()
+    if problem:
+        pytest.fail(f"CI=true and {problem}")
+    from playwright.sync_api import sync_playwright
+
+    workdir = tmp_path_factory.mktemp("jupyterlab")
+    server = JupyterLabServer(NB_DIR, ROOT, workdir,
+                              env={"DIN_TUTORIAL_FAST": os.environ.get("DIN_TUTORIAL_FAST", "1")})
+    timings: dict = {}
+    try:
+        server.start()
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            try:
+                context = browser.new_context(viewport={"width": 1280, "height": 900})
+                yield SimpleNamespace(server=server, context=context, timings=timings)
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+        _report(request.config, timings)
+
+
+def _fail(nb, title: str, items: list[str]) -> None:
+    where = f"screenshot {ARTIFACTS.relative_to(ROOT) / (nb.name + '.png')}, server log {nb.server.log_path}"
+    console = _listing("browser console errors", nb.result.console_errors[:5]) if nb.result.console_errors else ""
+    pytest.fail("\n".join(filter(None, [_listing(f"{nb.name}: {title}", items), console, where])), pytrace=False)
+
+
+def _listing(title: str, items: list[str]) -> str:
+    return title + "\n" + "\n".join(f"  - {item}" for item in items)
+
+
+def _check(nb, name: str) -> None:
+    nb.open()
+    nb.run_all(TIMEOUT)
+    nb.settle_widgets()
+    run = nb.collect()
+    if not any(c["execution_count"] is not None for c in run.cells if c["type"] == "code"):
+        _fail(nb, "no cell ran", [])
+    if run.errors:
+        _fail(nb, "error output in JupyterLab", run.errors)
+    if run.widget_problems:
+        _fail(nb, "widgets not rendered", run.widget_problems)
+    if name[:2] not in INTERACTIVE:
+        return
+    cells = nb.interactive_cells()
+    if not cells:
+        _fail(nb, "no interactive widget (a dropdown or a slider) found in the outputs", [])
+    for cell, scope in cells:
+        if cell["controls"]["dropdowns"]:
+            nb.choose_other_option(cell["index"], scope)
+        if cell["controls"]["sliders"] and not any(m.error for m in nb.result.moves):
+            nb.press_slider(cell["index"], scope)
+    moves = nb.result.moves
+    raised = [f"cell {m.cell} {m.detail}: {m.error}" for m in moves if m.error]
+    if raised:
+        _fail(nb, "moving a widget showed a traceback instead of the figure", raised)
+    stuck = [f"cell {m.cell} {m.detail}: display was {m.before}, then {m.after} (waited {m.seconds:.0f} s)"
+             for m in moves if not m.changed]
+    if stuck:
+        _fail(nb, "moving a widget did not redraw its figure", stuck)
+    after = nb.collect()
+    if after.errors:
+        _fail(nb, "error output after moving the widgets", after.errors)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_in_jupyterlab(lab, name):
+    nb = NotebookPage(lab.context, lab.server, name)
+    t0, status = time.monotonic(), "failed"
+    try:
+        problem = None
+        try:
+            _check(nb, name)
+        except NotebookProblem as exc:  # a time limit, a "kernel died" dialog: no Python traceback needed
+            problem = str(exc)
+        if problem:
+            _fail(nb, "did not finish", [problem])
+        status = "passed"
+    finally:
+        try:
+            nb.screenshot(ARTIFACTS / f"{name}.png")
+        finally:
+            nb.close()
+            try:
+                lab.server.shutdown_kernels()
+            finally:
+                lab.timings[name] = {"status": status, "load_s": nb.result.load_s, "run_s": nb.result.run_s,
+                                     "total_s": time.monotonic() - t0}
