@@ -326,13 +326,17 @@ class NotebookRun:
             msgs = list(c["errors"])
             msgs += [t for t in c["tracebacks"] if not any(e.split(":")[0] in t for e in c["errors"])]
             for msg in msgs:
-                found.append(f"cell {c['index']} ({_first_line(c['source'])!r}): {msg.strip()[-600:]}")
+                found.append(f"{self.cell_label(c['index'])} ({_first_line(c['source'])!r}): {msg.strip()[-600:]}")
         return found
 
     @property
     def widget_problems(self) -> list[str]:
-        return [f"cell {c['index']} ({_first_line(c['source'])!r}): {p}"
+        return [f"{self.cell_label(c['index'])} ({_first_line(c['source'])!r}): {p}"
                 for c in self.cells if c["type"] == "code" for p in c["widget_problems"]]
+
+    def cell_label(self, index: int) -> str:
+        """As JupyterLab's status bar counts: "cell 3/40" is the third cell, markdown cells included."""
+        return f"cell {index + 1}/{len(self.cells)}"
 
     @property
     def widget_count(self) -> int:
@@ -384,7 +388,7 @@ class NotebookPage:
             cells = self.page.evaluate(
                 "(i) => window.jupyterapp.shell.currentWidget.content.widgets[i].model.sharedModel.getSource()",
                 s["running"][0])
-            running = f", running cell {s['running'][0]} ({_first_line(cells)!r})"
+            running = f", running cell {s['running'][0] + 1} ({_first_line(cells)!r})"
         return (f"status bar {s.get('statusbar')!r}, kernel {s.get('kernel')}/{s.get('connection')}"
                 f"{running}, run-all {s.get('runAll')}")
 

@@ -47,8 +47,11 @@ def _report(config, timings: dict) -> None:
     """Per-notebook timing, on the terminal (even under capture) and in artifacts/browser/timings.txt."""
     if not timings:
         return
-    lines = [f"{name:<28} {t['status']:<6} open {t['load_s']:5.1f} s  run all {t['run_s']:6.1f} s  "
-             f"total {t['total_s']:6.1f} s" for name, t in timings.items()]
+    lines = []
+    for name, t in timings.items():
+        lines.append(f"{name:<28} {t['status']:<6} open {t['load_s']:5.1f} s  run all {t['run_s']:6.1f} s  "
+                     f"total {t['total_s']:6.1f} s")
+        lines += [f"{'':<36}{move}" for move in t["moves"]]
     lines.append(f"{'all notebooks':<28} {'':<6} {sum(t['total_s'] for t in timings.values()):.1f} s")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "timings.txt").write_text("\n".join(lines) + "\n")
@@ -77,6 +80,8 @@ def lab(request, tmp_path_factory):
         pytest.fail(f"CI=true and {problem}")
     from playwright.sync_api import sync_playwright
 
+    for stale in [*ARTIFACTS.glob("*.png"), ARTIFACTS / "timings.txt"]:  # the folder shows the latest run only
+        stale.unlink(missing_ok=True)
     workdir = tmp_path_factory.mktemp("jupyterlab")
     server = JupyterLabServer(NB_DIR, ROOT, workdir,
                               env={"DIN_TUTORIAL_FAST": os.environ.get("DIN_TUTORIAL_FAST", "1")})
@@ -127,10 +132,10 @@ def _check(nb, name: str) -> None:
         if cell["controls"]["sliders"] and not any(m.error for m in nb.result.moves):
             nb.press_slider(cell["index"], scope)
     moves = nb.result.moves
-    raised = [f"cell {m.cell} {m.detail}: {m.error}" for m in moves if m.error]
+    raised = [f"{nb.result.cell_label(m.cell)} {m.detail}: {m.error}" for m in moves if m.error]
     if raised:
         _fail(nb, "moving a widget showed a traceback instead of the figure", raised)
-    stuck = [f"cell {m.cell} {m.detail}: display was {m.before}, then {m.after} (waited {m.seconds:.0f} s)"
+    stuck = [f"{nb.result.cell_label(m.cell)} {m.detail}: display was {m.before}, then {m.after} (waited {m.seconds:.0f} s)"
              for m in moves if not m.changed]
     if stuck:
         _fail(nb, "moving a widget did not redraw its figure", stuck)
@@ -160,5 +165,7 @@ def test_notebook_runs_in_jupyterlab(lab, name):
             try:
                 lab.server.shutdown_kernels()
             finally:
+                moves = [f"{m.detail}: {'redrawn' if m.changed else 'NOT redrawn'} in {m.seconds:.1f} s"
+                         for m in nb.result.moves]
                 lab.timings[name] = {"status": status, "load_s": nb.result.load_s, "run_s": nb.result.run_s,
-                                     "total_s": time.monotonic() - t0}
+                                     "total_s": time.monotonic() - t0, "moves": moves}
