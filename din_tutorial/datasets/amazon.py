@@ -110,6 +110,10 @@ def load_amazon_electronics(
     drops them with an inner join; keeping them keeps the 5-core histories whole). Its code is
     the last one, after the real categories.
 
+    On the full dumps (1.7 M reviews, 0.5 M metadata lines in the loose format, which needs
+    ``ast.literal_eval`` line by line) this takes a few minutes; save the result with
+    ``to_csv`` and reload it with ``load_dataset(path, format="csv")``.
+
     Taught in notebooks/01_data_preparation.ipynb.
     """
     path = Path(path)
