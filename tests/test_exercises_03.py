@@ -1,0 +1,147 @@
+"""Exercises of notebooks/03_activation_unit.ipynb: the solutions pass, typical mistakes get their hint, stubs are [todo]."""
+import contextlib
+import io
+import runpy
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from din_tutorial.checks import ExerciseFailed, check_activation_unit, check_masked_softmax, check_masked_weighted_sum
+
+SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
+NAMES = ["03_activation_unit_ex1", "03_activation_unit_ex2", "03_activation_unit_ex3"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_solution_passes_its_check(name):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        runpy.run_path(str(SOLUTIONS / f"{name}.py"), run_name="__main__")
+    assert "[ok]" in out.getvalue(), out.getvalue()
+    assert "[todo]" not in out.getvalue()
+
+
+def stub(*args):
+    raise NotImplementedError("Exercise 03.K: your code here")
+
+
+@pytest.mark.parametrize("check", [check_masked_weighted_sum, check_activation_unit, check_masked_softmax])
+def test_stub_is_reported_as_todo(check, capsys):
+    assert check(stub) is False
+    assert "[todo]" in capsys.readouterr().out
+
+
+# ---- 03.1 masked weighted sum
+def sum_with_padding(weights, keys, mask):
+    return (weights.unsqueeze(-1) * keys).sum(1)
+
+
+def normalised_sum(weights, keys, mask):
+    w = torch.where(mask, weights, 0.0)
+    total = w.sum(1, keepdim=True)
+    return (w.unsqueeze(-1) * keys).sum(1) / torch.where(total != 0, total, 1.0)
+
+
+def mean_not_sum(weights, keys, mask):
+    w = torch.where(mask, weights, 0.0)
+    return (w.unsqueeze(-1) * keys).sum(1) / mask.sum(1, keepdim=True).clamp_min(1)
+
+
+def no_reduction(weights, keys, mask):
+    return torch.where(mask, weights, 0.0).unsqueeze(-1) * keys
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (sum_with_padding, "padding leaks in"),
+    (normalised_sum, "no normalisation"),
+    (mean_not_sum, "a sum, not a mean"),
+    (no_reduction, "one vector per behaviour"),
+])
+def test_weighted_sum_check_rejects_typical_mistakes(wrong, words):
+    with pytest.raises(ExerciseFailed, match=words):
+        check_masked_weighted_sum(wrong)
+
+
+# ---- 03.2 the unit's forward pass
+def make_unit(parts="qkdp", act="prelu", mask_mode="zero", dot=False):
+    def unit(query, keys, mask, params):
+        q = query.unsqueeze(1).expand_as(keys)
+        blocks = {"q": q, "k": keys, "d": q - keys, "r": keys - q, "p": q * keys}
+        x = torch.cat([blocks[c] for c in parts], -1)
+        if dot:
+            x = torch.cat([q, keys, q - keys, (q * keys).sum(-1, keepdim=True)], -1)  # width 3D + 1
+        h = F.linear(x, params["first.weight"], params["first.bias"])
+        h = torch.where(h > 0, h, params["act.alpha"] * h) if act == "prelu" else torch.relu(h)
+        s = F.linear(h, params["rest.output.weight"], params["rest.output.bias"]).squeeze(-1)
+        if mask_mode == "zero":
+            w = torch.where(mask, s, 0.0)
+        elif mask_mode == "none":
+            w = s
+        else:  # masked softmax
+            w = torch.where(mask, torch.softmax(s.masked_fill(~mask, -1e30), -1), 0.0)
+        return (w.unsqueeze(-1) * keys).sum(1), w
+    return unit
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (make_unit(mask_mode="none"), "padded steps in"),
+    (make_unit(mask_mode="softmax"), "no softmax"),
+    (make_unit(parts="qkrp"), "not k - q"),
+    (make_unit(parts="kqdp"), "q then k"),
+    (make_unit(parts="qkdd"), "Linear over \\[q, k, q - k, q \\* k\\]"),
+    (make_unit(act="relu"), "PReLU"),
+    (make_unit(dot=True), "element-wise product"),
+    (make_unit(parts="qkp"), "4 \\* D"),
+])
+def test_unit_check_rejects_typical_mistakes(wrong, words):
+    with pytest.raises(ExerciseFailed, match=words):
+        check_activation_unit(wrong)
+
+
+def test_unit_check_leaves_the_global_random_state_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    check_activation_unit(make_unit())  # builds reference units with random weights inside
+    assert torch.equal(torch.rand(3), expected)
+
+
+# ---- 03.3 masked softmax
+def softmax_everywhere(scores, mask):
+    return torch.softmax(scores, -1)
+
+
+def fill_with_zero(scores, mask):
+    return torch.where(mask, torch.softmax(scores.masked_fill(~mask, 0.0), -1), 0.0)
+
+
+def zero_after(scores, mask):
+    return torch.where(mask, torch.softmax(scores, -1), 0.0)
+
+
+def uniform_on_empty_rows(scores, mask):
+    return torch.softmax(scores.masked_fill(~mask, torch.finfo(scores.dtype).min), -1)
+
+
+def naive_exp(scores, mask):
+    e = torch.exp(scores) * mask
+    return e / e.sum(-1, keepdim=True).clamp_min(1e-30)
+
+
+def nan_on_empty_rows(scores, mask):
+    return torch.softmax(scores.masked_fill(~mask, float("-inf")), -1)
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (softmax_everywhere, "mask BEFORE the softmax"),
+    (fill_with_zero, "exp\\(0\\) = 1"),
+    (zero_after, "do not sum to 1"),
+    (uniform_on_empty_rows, "not 1/L"),
+    (naive_exp, "overflows"),
+    (nan_on_empty_rows, "no real behaviour"),
+])
+def test_softmax_check_rejects_typical_mistakes(wrong, words):
+    with pytest.raises(ExerciseFailed, match=words):
+        check_masked_softmax(wrong)
