@@ -2,9 +2,220 @@
 
 Each ``check_*`` runs the learner's answer against the package's reference, prints what
 matched and, on a mismatch, raises ExerciseFailed with a hint (never the answer).
+
+* 04.1 ``check_dice_train``: Dice in training mode from the paper's Eq. 9 (mini-batch
+  statistics, biased variance, ``eps = 1e-8``, no scale or shift inside ``p``), against
+  :class:`~din_tutorial.layers.Dice` in training mode, values and the gradient of ``alpha``.
+* 04.2 ``check_dice_eval``: Dice at inference, with the moving averages, against ``Dice`` in
+  eval mode; and a prediction must not depend on the rest of its batch.
+* 04.3 ``check_masked_moments`` (optional): the mean and variance over the real steps of a
+  ``(batch, seq_len, C)`` input, against the statistics the package's ``Dice`` records.
 """
 from __future__ import annotations
 
-from ._core import ExerciseFailed, compare, exercise  # noqa: F401
+import torch
 
-__all__: list[str] = []
+from ._core import ExerciseFailed, compare, exercise
+
+__all__: list[str] = ["check_dice_train", "check_dice_eval", "check_masked_moments"]
+
+EPS = 1e-8
+
+
+def _paper(s: torch.Tensor, alpha: torch.Tensor, mean, var, eps: float = EPS, swap: bool = False) -> torch.Tensor:
+    """Eq. 9 in float64 with the given statistics (``swap``: p and 1 - p exchanged, a typical slip)."""
+    s64, a64 = s.double(), alpha.double()
+    mean, var = torch.as_tensor(mean, dtype=torch.float64), torch.as_tensor(var, dtype=torch.float64)
+    p = torch.sigmoid((s64 - mean) / torch.sqrt(var + eps))
+    if swap:
+        p = 1.0 - p
+    return p * s64 + (1.0 - p) * a64 * s64
+
+
+def _train_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    """8 samples x 5 channels: different means and scales, a constant channel, a nearly constant one."""
+    g = torch.Generator().manual_seed(4)
+    s = torch.randn(8, 5, generator=g) * torch.tensor([1.0, 2.5, 0.5, 1.0, 1.0]) + torch.tensor([0.5, -1.0, 2.0, 0, 0])
+    s[:, 3] = 0.5  # Var = 0: only eps keeps (s - E) / sqrt(Var + eps) finite
+    s[:, 4] = 1.0 + 1e-3 * torch.tensor([1.0, -1.0, 2.0, -2.0, 1.0, -1.0, 0.5, -0.5])  # Var ~ 2e-6: eps's size shows
+    alpha = torch.tensor([0.25, -0.2, 0.6, 0.1, 0.3])
+    return s, alpha
+
+
+def _output(out, what: str) -> torch.Tensor:
+    if not isinstance(out, torch.Tensor):
+        raise ExerciseFailed(f"{what}: got {type(out).__name__}. Hint: return a torch tensor shaped like s, computed "
+                             f"with torch operations (alpha is learned, so gradients must reach it)")
+    return out
+
+
+# ---------------------------------------------------------------------------- 04.1
+_TRAIN_HINT = ("f(s) = p(s) * s + (1 - p(s)) * alpha * s with p(s) = sigmoid((s - E[s]) / sqrt(Var[s] + eps)); "
+               "E[s] and Var[s] are per channel (one number per column), over the samples of the batch (dim 0)")
+
+
+@exercise("Exercise 04.1: Dice in training mode")
+def check_dice_train(dice_train) -> list[str]:
+    """``dice_train(s (N, C), alpha (C,)) -> (N, C)`` with the batch's statistics (the function's own eps)."""
+    from ..layers import Dice
+
+    s, alpha0 = _train_batch()
+    alpha = alpha0.clone().requires_grad_(True)
+    got = _output(dice_train(s.clone(), alpha), "dice_train(s, alpha)")
+    ref = Dice(s.shape[1]).train()
+    with torch.no_grad():
+        ref.alpha.copy_(alpha0)
+    want = ref(s)
+    mean, var = s.double().mean(0), s.double().var(0, unbiased=False)
+    checked = got.detach()
+    if torch.isnan(checked).any():
+        raise ExerciseFailed("your result holds NaN (in the channel whose values are all equal). Hint: a channel "
+                             "with Var[s] = 0 gives (s - E[s]) / sqrt(0) = 0 / 0: the paper adds eps = 1e-8 "
+                             "inside the square root")
+    hint = None
+    for wrong, text in (
+        (_paper(s, alpha0, mean, var, eps=1e-5),
+         "your eps looks like nn.BatchNorm's default, 1e-5; the paper's is 1e-8. (A BatchNorm layer with "
+         "affine=True would also learn a scale and a shift inside p: Dice learns only alpha)"),
+        (_paper(s, alpha0, mean, var, eps=1e-3), "your eps looks like TensorFlow's batch-normalisation default, "
+                                                 "1e-3; the paper's is 1e-8"),
+        (_paper(s, alpha0, mean, s.double().var(0, unbiased=True)),
+         "Var[s] is the batch's biased variance E[(s - E[s])^2] (divide by N); torch.var divides by N - 1 "
+         "unless unbiased=False"),
+        (_paper(s, alpha0, s.double().mean(1, keepdim=True), s.double().var(1, unbiased=False, keepdim=True)),
+         "the statistics are per channel: the mean and variance of each column over the batch (dim=0), "
+         "not of each sample's row"),
+        (_paper(s, alpha0, mean, var, swap=True), "p multiplies s and (1 - p) multiplies alpha * s: large "
+                                                  "inputs pass through unchanged, small ones are scaled by alpha"),
+        (_paper(s, alpha0, 0.0, 1.0),
+         "normalise s with this batch's statistics before the sigmoid: in training, E[s] and Var[s] are the "
+         "mini-batch's, not 0 and 1"),
+        (_paper(s, alpha0, mean, var.sqrt()), "Var[s] is a variance: take sqrt(Var[s] + eps), not the standard "
+                                              "deviation inside the square root"),
+    ):
+        if got.shape == wrong.shape and torch.allclose(checked.double(), wrong, atol=1e-4, rtol=1e-4):
+            hint = text
+            break
+    lines = [compare(checked, want, "f(s) on 8 x 5 inputs (a constant and a nearly constant channel among them)",
+                     hint or _TRAIN_HINT)]
+    if not got.requires_grad:
+        raise ExerciseFailed("your output carries no gradient. Hint: alpha is learned: compute with torch "
+                             "operations on alpha itself (no .detach(), .item() or NumPy)")
+    g = torch.Generator().manual_seed(5)
+    upstream = torch.randn(got.shape, generator=g)
+    (got * upstream).sum().backward()
+    want_grad = torch.autograd.grad((ref(s) * upstream).sum(), ref.alpha)[0]
+    lines.append(compare(alpha.grad, want_grad, "gradient of alpha", "alpha must enter as in Eq. 9: (1 - p) * alpha * s"))
+    lines.append("Var = 0 handled by eps = 1e-8; nothing learned but alpha")
+    return lines
+
+
+# ---------------------------------------------------------------------------- 04.2
+def _eval_case():
+    g = torch.Generator().manual_seed(6)
+    s = torch.randn(6, 4, generator=g) * 2.0 + 3.0  # this batch's statistics are far from the moving averages
+    s[0, 3] = -0.5  # exactly the running mean of the channel whose running variance is 0
+    alpha = torch.tensor([0.2, 0.0, -0.3, 0.5])
+    running_mean = torch.tensor([0.5, -1.0, 0.0, -0.5])
+    running_var = torch.tensor([1.5, 0.25, 4.0, 0.0])
+    return s, alpha, running_mean, running_var
+
+
+@exercise("Exercise 04.2: Dice at inference")
+def check_dice_eval(dice_eval) -> list[str]:
+    """``dice_eval(s (N, C), alpha, running_mean, running_var) -> (N, C)`` with the moving averages."""
+    from ..layers import Dice
+
+    s, alpha, rmean, rvar = _eval_case()
+    with torch.no_grad():
+        got = _output(dice_eval(s.clone(), alpha.clone(), rmean.clone(), rvar.clone()), "dice_eval(...)").detach()
+    ref = Dice(s.shape[1])
+    with torch.no_grad():
+        ref.alpha.copy_(alpha)
+        ref.running_mean.copy_(rmean)
+        ref.running_var.copy_(rvar)
+    ref.eval()
+    with torch.no_grad():
+        want = ref(s)
+    if torch.isnan(got).any():
+        raise ExerciseFailed("your result holds NaN (a channel has running_var = 0 and one input equals its running "
+                             "mean). Hint: add eps = 1e-8 inside the square root, as in training")
+    batch_mean, batch_var = s.double().mean(0), s.double().var(0, unbiased=False)
+    hint = None
+    for wrong, text in (
+        (_paper(s, alpha, batch_mean, batch_var),
+         "you used this batch's statistics: in eval mode Dice uses the moving averages (running_mean, "
+         "running_var) recorded in training, so a prediction does not depend on the other samples of its batch"),
+        (_paper(s, alpha, batch_mean, s.double().var(0, unbiased=True)),
+         "you used this batch's statistics: in eval mode use running_mean and running_var"),
+        (_paper(s, alpha, rmean, rvar.double() ** 2), "running_var is a variance: divide by sqrt(running_var + eps)"),
+        (_paper(s, alpha, rmean, rvar, swap=True), "p multiplies s and (1 - p) multiplies alpha * s"),
+    ):
+        if torch.allclose(got.double(), wrong, atol=1e-4, rtol=1e-4):
+            hint = text
+            break
+    lines = [compare(got, want, "f(s) with the moving averages (6 x 4 inputs)",
+                     hint or "p(s) = sigmoid((s - running_mean) / sqrt(running_var + eps)), then Eq. 9 as in training")]
+    with torch.no_grad():
+        rows = torch.cat([dice_eval(s[i: i + 1].clone(), alpha, rmean, rvar) for i in range(len(s))])
+    lines.append(compare(rows, got, "each sample alone equals the same sample in the batch",
+                         "in eval mode a prediction must not depend on the rest of its batch: use running_mean "
+                         "and running_var only"))
+    return lines
+
+
+# ---------------------------------------------------------------------------- 04.3
+def _moments_case():
+    g = torch.Generator().manual_seed(8)
+    lengths = torch.tensor([5, 2, 7, 1])
+    mask = torch.arange(7)[None, :] < lengths[:, None]  # (4, 7)
+    x = torch.randn(4, 7, 3, generator=g) * torch.tensor([1.0, 3.0, 0.5]) + torch.tensor([2.0, -1.0, 4.0])
+    bias = torch.tensor([0.7, -0.4, 0.1])  # a hidden layer's output on a padded (zero) step is its bias
+    return torch.where(mask[..., None], x, bias), mask
+
+
+@exercise("Exercise 04.3: mean and variance over the real steps")
+def check_masked_moments(masked_moments) -> list[str]:
+    """``masked_moments(x (B, L, C), mask (B, L) bool) -> (mean (C,), var (C,))``, biased variance, real steps only."""
+    from ..layers import Dice
+
+    x, mask = _moments_case()
+    out = masked_moments(x.clone(), mask.clone())
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise ExerciseFailed(f"got {type(out).__name__}. Hint: return two tensors, (mean, var), one value per channel")
+    mean, var = (_output(o, "masked_moments(x, mask)").detach() for o in out)
+    # the package's reference: Dice with momentum 1 keeps exactly the last batch's statistics
+    ref = Dice(x.shape[-1], momentum=1.0).train()
+    with torch.no_grad():
+        ref(x, mask)
+    n = int(mask.sum())
+    want_mean, want_var = ref.running_mean.clone(), ref.running_var * (n - 1) / n  # it keeps the unbiased one
+    flat = x.reshape(-1, x.shape[-1]).double()
+    real = x[mask].double()  # (n, C)
+    shape_hint = "one value per channel: reduce over the batch and the sequence dimensions together, shape (C,)"
+    mean_hint = None
+    for wrong, text in (
+        (flat.mean(0), "padded steps are in your statistics: average over the real steps only (mask True)"),
+        (real.sum(0) / flat.shape[0], "divide by the number of real steps (mask.sum()), not by batch * seq_len"),
+    ):
+        if mean.shape == wrong.shape and torch.allclose(mean.double(), wrong, atol=1e-5):
+            mean_hint = text
+    if mean.shape != want_mean.shape:
+        mean_hint = shape_hint
+    lines = [compare(mean, want_mean, "mean", mean_hint or "the mean of the real steps: the sum of x * mask over "
+                                                           "batch and sequence, divided by the number of real steps")]
+    var_hint = None
+    for wrong, text in (
+        (real.var(0, unbiased=True), "Var[s] is the biased variance (divide by the number of real steps, not by "
+                                     "that number - 1)"),
+        (flat.var(0, unbiased=False), "padded steps are in your variance: use the real steps only"),
+        (((flat - real.mean(0)) ** 2).sum(0) / n, "padded steps are in your variance's sum: weight each squared "
+                                                  "difference by the mask"),
+    ):
+        if var.shape == wrong.shape and torch.allclose(var.double(), wrong, atol=1e-5):
+            var_hint = text
+    if var.shape != want_var.shape:
+        var_hint = shape_hint
+    lines.append(compare(var, want_var, "variance", var_hint or "the mean of (x - mean)^2 over the real steps"))
+    lines.append(f"{n} real steps of {mask.numel()}; equal to the statistics the package's Dice records with the mask")
+    return lines

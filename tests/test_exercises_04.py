@@ -1,0 +1,153 @@
+"""Exercises of notebooks/04_dice.ipynb: the solutions pass, typical mistakes get their hint, stubs are [todo]."""
+import contextlib
+import io
+import runpy
+from pathlib import Path
+
+import pytest
+import torch
+
+from din_tutorial.checks import ExerciseFailed, check_dice_eval, check_dice_train, check_masked_moments
+
+SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
+NAMES = ["04_dice_ex1", "04_dice_ex2", "04_dice_ex3"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_solution_passes_its_check(name):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        runpy.run_path(str(SOLUTIONS / f"{name}.py"), run_name="__main__")
+    assert "[ok]" in out.getvalue(), out.getvalue()
+    assert "[todo]" not in out.getvalue()
+
+
+def stub(*args):
+    raise NotImplementedError("Exercise 04.K: your code here")
+
+
+@pytest.mark.parametrize("check", [check_dice_train, check_dice_eval, check_masked_moments])
+def test_stub_is_reported_as_todo(check, capsys):
+    assert check(stub) is False
+    assert "[todo]" in capsys.readouterr().out
+
+
+def eq9(s, alpha, mean, var, eps=1e-8):
+    p = torch.sigmoid((s - mean) / torch.sqrt(var + eps))
+    return p * s + (1 - p) * alpha * s
+
+
+# ---- 04.1 training mode
+def with_batchnorm(s, alpha):  # nn.BatchNorm1d inside p: eps 1e-5 (and a learned affine)
+    p = torch.sigmoid(torch.nn.BatchNorm1d(s.shape[1])(s))
+    return p * s + (1 - p) * alpha * s
+
+
+def without_eps(s, alpha):
+    return eq9(s, alpha, s.mean(0), s.var(0, unbiased=False), eps=0.0)
+
+
+def unbiased_variance(s, alpha):
+    return eq9(s, alpha, s.mean(0), s.var(0))
+
+
+def per_row_statistics(s, alpha):
+    return eq9(s, alpha, s.mean(1, keepdim=True), s.var(1, unbiased=False, keepdim=True))
+
+
+def swapped_gate(s, alpha):
+    p = torch.sigmoid((s - s.mean(0)) / torch.sqrt(s.var(0, unbiased=False) + 1e-8))
+    return (1 - p) * s + p * alpha * s
+
+
+def fixed_statistics(s, alpha):  # the official code's Dice: moving averages that never moved
+    return eq9(s, alpha, 0.0, torch.tensor(1.0))
+
+
+def detached_alpha(s, alpha):
+    return eq9(s, alpha.detach(), s.mean(0), s.var(0, unbiased=False))
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (with_batchnorm, "1e-5"),
+    (without_eps, "eps"),
+    (unbiased_variance, "biased variance"),
+    (per_row_statistics, "per channel"),
+    (swapped_gate, "p multiplies s"),
+    (fixed_statistics, "this batch's statistics"),
+    (detached_alpha, "no gradient"),
+])
+def test_train_check_rejects_typical_mistakes(wrong, words):
+    with pytest.raises(ExerciseFailed, match=words):
+        check_dice_train(wrong)
+
+
+# ---- 04.2 eval mode
+def batch_statistics(s, alpha, running_mean, running_var, eps=1e-8):
+    return eq9(s, alpha, s.mean(0), s.var(0, unbiased=False), eps)
+
+
+def batch_statistics_unbiased(s, alpha, running_mean, running_var, eps=1e-8):
+    return eq9(s, alpha, s.mean(0), s.var(0) if len(s) > 1 else torch.zeros(s.shape[1]), eps)
+
+
+def var_as_std(s, alpha, running_mean, running_var, eps=1e-8):
+    p = torch.sigmoid((s - running_mean) / (running_var + eps))
+    return p * s + (1 - p) * alpha * s
+
+
+def eval_without_eps(s, alpha, running_mean, running_var, eps=1e-8):
+    return eq9(s, alpha, running_mean, running_var, eps=0.0)
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (batch_statistics, "batch's statistics"),
+    (batch_statistics_unbiased, "batch's statistics"),
+    (var_as_std, "running_var is a variance"),
+    (eval_without_eps, "eps"),
+])
+def test_eval_check_rejects_typical_mistakes(wrong, words):
+    with pytest.raises(ExerciseFailed, match=words):
+        check_dice_eval(wrong)
+
+
+# ---- 04.3 masked statistics
+def with_padding(x, mask):
+    flat = x.reshape(-1, x.shape[-1])
+    return flat.mean(0), flat.var(0, unbiased=False)
+
+
+def divides_by_all_steps(x, mask):
+    w = mask.unsqueeze(-1).to(x.dtype)
+    mean = (x * w).sum((0, 1)) / mask.numel()
+    return mean, ((x - mean) ** 2 * w).sum((0, 1)) / mask.numel()
+
+
+def unbiased_masked(x, mask):
+    real = x[mask]
+    return real.mean(0), real.var(0)
+
+
+def per_sample(x, mask):
+    w = mask.unsqueeze(-1).to(x.dtype)
+    n = w.sum(1).clamp_min(1)
+    mean = (x * w).sum(1) / n
+    return mean, ((x - mean[:, None]) ** 2 * w).sum(1) / n
+
+
+def padded_in_variance(x, mask):
+    real = x[mask]
+    mean = real.mean(0)
+    return mean, ((x - mean) ** 2).sum((0, 1)) / real.shape[0]
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (with_padding, "padded steps are in your statistics"),
+    (divides_by_all_steps, "number of real steps"),
+    (unbiased_masked, "biased variance"),
+    (per_sample, "one value per channel"),
+    (padded_in_variance, "weight each squared"),
+])
+def test_moments_check_rejects_typical_mistakes(wrong, words):
+    with pytest.raises(ExerciseFailed, match=words):
+        check_masked_moments(wrong)
