@@ -1,0 +1,150 @@
+"""Exercises of notebooks/01_data_preparation.ipynb: the solutions pass, typical mistakes get their hint, stubs are [todo]."""
+import contextlib
+import io
+import runpy
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from din_tutorial import PAD_ID
+from din_tutorial.checks import ExerciseFailed, check_leave_one_out, check_pad_history, check_sample_negative
+
+SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
+
+
+@pytest.mark.parametrize("name", ["01_data_preparation_ex1", "01_data_preparation_ex2", "01_data_preparation_ex3"])
+def test_solution_passes_its_check(name):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        runpy.run_path(str(SOLUTIONS / f"{name}.py"), run_name="__main__")
+    assert "[ok]" in out.getvalue(), out.getvalue()
+    assert "[todo]" not in out.getvalue()
+
+
+# ---- 01.1 the split
+def _samples(items):
+    return [(list(items[:t]), items[t]) for t in range(1, len(items))]
+
+
+def leaky_split(items):  # each history includes its own target
+    s = [(list(items[: t + 1]), items[t]) for t in range(1, len(items))]
+    return s[:-2], s[-2:-1], s[-1:]
+
+
+def swapped_split(items):
+    s = _samples(items)
+    return s[:-2], s[-1:], s[-2:-1]
+
+
+def train_keeps_everything(items):
+    s = _samples(items)
+    return s, s[-2:-1], s[-1:]
+
+
+def starts_at_zero(items):
+    s = [(list(items[:t]), items[t]) for t in range(len(items))]
+    return s[:-2], s[-2:-1], s[-1:]
+
+
+def reversed_histories(items):
+    s = [(list(items[:t])[::-1], items[t]) for t in range(1, len(items))]
+    return s[:-2], s[-2:-1], s[-1:]
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (leaky_split, "leaks into the history"),
+    (swapped_split, "swapped"),
+    (train_keeps_everything, "validation or test targets"),
+    (starts_at_zero, "first behaviour has no history"),
+    (reversed_histories, "oldest first"),
+])
+def test_split_check_rejects_typical_mistakes(wrong, words):
+    with pytest.raises(ExerciseFailed, match=words):
+        check_leave_one_out(wrong)
+
+
+# ---- 01.2 padding and truncation
+def keeps_oldest(history, max_len):
+    kept = list(history)[:max_len]
+    return kept + [PAD_ID] * (max_len - len(kept))
+
+
+def pads_front(history, max_len):
+    kept = list(history)[-max_len:]
+    return [PAD_ID] * (max_len - len(kept)) + kept
+
+
+def pads_with_zero(history, max_len):
+    kept = list(history)[-max_len:]
+    return kept + [0] * (max_len - len(kept))
+
+
+def no_padding(history, max_len):
+    return list(history)[-max_len:]
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (keeps_oldest, "OLDEST"),
+    (pads_front, "at the END"),
+    (pads_with_zero, "not 0"),
+    (no_padding, "max_len = "),
+])
+def test_pad_check_rejects_typical_mistakes(wrong, words):
+    with pytest.raises(ExerciseFailed, match=words):
+        check_pad_history(wrong)
+
+
+def test_pad_check_accepts_numpy_and_torch_answers():
+    import torch
+
+    def as_array(history, max_len):
+        kept = np.asarray(history[-max_len:], dtype=np.int64)
+        return np.concatenate([kept, np.full(max_len - len(kept), PAD_ID)])
+
+    assert check_pad_history(as_array) is True
+    assert check_pad_history(lambda h, m: torch.as_tensor(as_array(h, m))) is True
+
+
+# ---- 01.3 negatives
+def may_return_seen(user_items, n_items, rng):
+    return int(rng.integers(0, n_items))
+
+
+def skips_item_zero(user_items, n_items, rng):
+    while True:
+        item = int(rng.integers(1, n_items))
+        if item not in user_items:
+            return item
+
+
+def first_free(user_items, n_items, rng):
+    return min(set(range(n_items)) - set(user_items))
+
+
+def favours_large_ids(user_items, n_items, rng):
+    free = sorted(set(range(n_items)) - set(user_items))
+    p = np.arange(1, len(free) + 1, dtype=float)
+    return int(rng.choice(free, p=p / p.sum()))
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (may_return_seen, "already has"),
+    (skips_item_zero, "item 0 included"),
+    (first_free, "never drawn"),
+    (favours_large_ids, "uniformly"),
+])
+def test_negative_check_rejects_typical_mistakes(wrong, words):
+    with pytest.raises(ExerciseFailed, match=words):
+        check_sample_negative(wrong)
+
+
+# ---- stubs
+def _stub(*args):
+    raise NotImplementedError("Exercise 01.K: your code here")
+
+
+@pytest.mark.parametrize("check", [check_leave_one_out, check_pad_history, check_sample_negative])
+def test_stub_is_todo_and_returns_false(check, capsys):
+    assert check(_stub) is False
+    assert "[todo]" in capsys.readouterr().out

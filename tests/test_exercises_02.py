@@ -1,0 +1,123 @@
+"""Exercises of notebooks/02_feature_definitions.ipynb: the solutions pass, typical mistakes get their hint, stubs are [todo]."""
+import contextlib
+import io
+import runpy
+from pathlib import Path
+
+import pytest
+
+from din_tutorial import DenseFeature, SequenceFeature, SparseFeature
+from din_tutorial.checks import ExerciseFailed, check_mlp_input_width, check_seed_features
+from din_tutorial.pipeline import seed_features
+
+SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
+
+
+@pytest.mark.parametrize("name", ["02_feature_definitions_ex1", "02_feature_definitions_ex2"])
+def test_solution_passes_its_check(name):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        runpy.run_path(str(SOLUTIONS / f"{name}.py"), run_name="__main__")
+    assert "[ok]" in out.getvalue(), out.getvalue()
+    assert "[todo]" not in out.getvalue()
+
+
+# ---- 02.1 the seed's feature lists
+def _seed_with(vocab, **history_kw):
+    """The seed's lists with the history features rebuilt with ``history_kw`` overriding each field."""
+    features, targets, _ = seed_features(vocab)
+    histories = []
+    for col in ("item_id", "cate_id"):
+        kw = {"vocab_size": vocab[col], "embed_dim": 16, "pooling": "concat", "shared_with": col}
+        kw.update({k: (v(col) if callable(v) else v) for k, v in history_kw.items()})
+        histories.append(SequenceFeature(f"hist_{col}", **kw))
+    return features, targets, histories
+
+
+def no_shared_with(vocab):
+    return _seed_with(vocab, shared_with=None)
+
+
+def mean_pooling(vocab):
+    return _seed_with(vocab, pooling="mean")
+
+
+def history_embed_dim_8(vocab):
+    return _seed_with(vocab, embed_dim=8)
+
+
+def everything_16(vocab):
+    features, targets, histories = seed_features(vocab)
+    return [SparseFeature(f.name, f.vocab_size, 16) for f in features], targets, histories
+
+
+def history_vocab_of_users(vocab):
+    return _seed_with(vocab, vocab_size=vocab["user_id"])
+
+
+def swapped_targets(vocab):
+    features, targets, histories = seed_features(vocab)
+    return features, targets[::-1], histories
+
+
+def shared_with_wrong_target(vocab):
+    return _seed_with(vocab, shared_with="item_id")
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (no_shared_with, "shares the embedding table of the target"),
+    (mean_pooling, "pooling='concat'"),
+    (history_embed_dim_8, "same embed_dim"),
+    (everything_16, "profile columns"),
+    (history_vocab_of_users, "reads the same ids as its target"),
+    (swapped_targets, "paired one by one"),
+    (shared_with_wrong_target, "shares the embedding table"),
+])
+def test_feature_check_rejects_typical_mistakes(wrong, words):
+    with pytest.raises(ExerciseFailed, match=words):
+        check_seed_features(wrong)
+
+
+def test_feature_check_rejects_a_hard_coded_vocabulary():
+    fixed = {"user_id": 50, "item_id": 120, "cate_id": 12, "gender": 2, "age": 7, "occupation": 21, "zip": 30}
+    with pytest.raises(ExerciseFailed, match="vocab_size"):
+        check_seed_features(lambda vocab: seed_features(fixed))
+
+
+# ---- 02.2 the MLP input width
+def forgets_history(features, targets, histories):
+    return sum(f.embed_dim for f in features) + sum(f.embed_dim for f in targets)
+
+
+def assumes_16(features, targets, histories):
+    return 16 * (len(features) + 2 * len(targets))
+
+
+def skips_dense(features, targets, histories):
+    return sum(f.embed_dim for f in features if not isinstance(f, DenseFeature)) + 2 * sum(f.embed_dim for f in targets)
+
+
+def counts_history_twice(features, targets, histories):
+    return sum(f.embed_dim for f in features) + 2 * sum(f.embed_dim for f in targets) + sum(h.embed_dim for h in histories)
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (forgets_history, "attention-pooled history"),
+    (assumes_16, "mixed"),
+    (skips_dense, "DenseFeature"),
+    (counts_history_twice, "only through the attention-pooled interest"),
+])
+def test_width_check_rejects_typical_mistakes(wrong, words):
+    with pytest.raises(ExerciseFailed, match=words):
+        check_mlp_input_width(wrong)
+
+
+# ---- stubs
+def _stub(*args):
+    raise NotImplementedError("Exercise 02.K: your code here")
+
+
+@pytest.mark.parametrize("check", [check_seed_features, check_mlp_input_width])
+def test_stub_is_todo_and_returns_false(check, capsys):
+    assert check(_stub) is False
+    assert "[todo]" in capsys.readouterr().out
