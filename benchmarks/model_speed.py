@@ -123,7 +123,6 @@ def _peak_rss_mib() -> float:
 
 
 def worker(args) -> dict:
-    import numpy as np
     import torch
 
     torch.set_num_threads(args.threads)
@@ -209,7 +208,7 @@ def _run_worker(python: str, lib: str, config: str, batch: int, args) -> dict:
            "--threads", str(args.threads), "--train-steps", str(args.train_steps_for[batch]),
            "--eval-steps", str(args.eval_steps_for[batch]), "--warmup", str(args.warmup)]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(ROOT))
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(ROOT), check=False)
     if res.returncode != 0:
         raise RuntimeError(f"{lib} worker failed:\n{res.stderr[-3000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -219,10 +218,10 @@ def _rechub_available(python: str | None) -> tuple[bool, str]:
     if not python or python.lower() == "none":
         return False, "not requested (--rechub-python none)"
     if not Path(python).exists():
-        return False, f"absent: {python} does not exist (create it: python3 -m venv /tmp/rechub-venv && " \
-                      f"/tmp/rechub-venv/bin/pip install -c <(echo torch==2.13.0) torch-rechub==0.9.0)"
+        return False, (f"absent: {python} does not exist (create it: python3 -m venv /tmp/rechub-venv && "
+                       f"/tmp/rechub-venv/bin/pip install -c <(echo torch==2.13.0) torch-rechub==0.9.0)")
     res = subprocess.run([python, "-c", "import torch_rechub, importlib.metadata as m; print(m.version('torch-rechub'))"],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, check=False)
     if res.returncode != 0:
         return False, f"absent: torch_rechub cannot be imported with {python}"
     return True, res.stdout.strip()
@@ -300,8 +299,8 @@ def main(argv=None) -> dict:
                 results["ours/seed"][f"batch_{b}"]["train_with_loader"] / r["train_with_own_loader"], 2)
     report = {
         "benchmark": "model_speed",
-        "unit": "samples per second (median of 5 timed blocks per worker, then median over rounds); "
-                "peak_rss_mib: peak resident memory of the worker process (data, model, optimizer)",
+        "unit": ("samples per second (median of 5 timed blocks per worker, then median over rounds); "
+                 "peak_rss_mib: peak resident memory of the worker process (data, model, optimizer)"),
         "threads": args.threads,
         "rounds": args.rounds,
         "quick": args.quick,

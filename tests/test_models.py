@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from din_tutorial import PAD_ID, BaseModel, DenseFeature, DIN, SequenceFeature, SparseFeature
+from din_tutorial import DIN, PAD_ID, BaseModel, DenseFeature, SequenceFeature, SparseFeature
 from din_tutorial.layers import InputError, MissingInputError, PReLU
 
 
@@ -237,7 +237,7 @@ def test_two_models_from_the_same_features_are_independent():
     opt.step()
     assert torch.equal(base.embedding.table("item_id").weight, before)
     for f in features + history + target:
-        assert not any(isinstance(v, torch.Tensor) or isinstance(v, torch.nn.Module) for v in vars(f).values())
+        assert not any(isinstance(v, (torch.Tensor, torch.nn.Module)) for v in vars(f).values())
 
 
 def test_sharing_embeddings_on_request():

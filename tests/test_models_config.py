@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from din_tutorial import BaseModel, DenseFeature, DIN, SequenceFeature, SparseFeature
+from din_tutorial import DIN, BaseModel, DenseFeature, SequenceFeature, SparseFeature
 from din_tutorial.layers import FeatureConfigError
 
 
@@ -15,8 +15,8 @@ def parts(**changes):
         SequenceFeature("hist_item_id", 20, 16, pooling="concat", shared_with="item_id"),
         SequenceFeature("hist_cate_id", 5, 16, pooling="concat", shared_with="cate_id"),
     ]
-    kw = dict(features=features, history_features=history, target_features=target,
-              mlp_params={"dims": [8]}, attention_mlp={"dims": [4]})
+    kw = {"features": features, "history_features": history, "target_features": target,
+          "mlp_params": {"dims": [8]}, "attention_mlp": {"dims": [4]}}
     kw.update(changes)
     return kw
 
@@ -29,8 +29,8 @@ H = parts()["history_features"]
     "changes,pattern",
     [
         ({"history_features": H[:1]},
-         r"pairs history_features with target_features one by one, but got 1 history features \['hist_item_id'\] "
-         r"and 2 target features"),
+         (r"pairs history_features with target_features one by one, but got 1 history features \['hist_item_id'\] "
+          r"and 2 target features")),
         ({"history_features": [H[0], SequenceFeature("hist_cate_id", 5, 8, pooling="concat")]},
          r"'hist_cate_id' \(embed_dim=8\) is paired with target feature 'cate_id' \(embed_dim=16\)"),
         ({"history_features": [H[0], SequenceFeature("hist_cate_id", 5, 16, pooling="concat", shared_with="cat_id")]},

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from din_tutorial import PAD_ID, BaseModel, DenseFeature, DIN, SequenceFeature, SparseFeature
+from din_tutorial import DIN, PAD_ID, BaseModel, DenseFeature, SequenceFeature, SparseFeature
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")

@@ -11,12 +11,12 @@ from .embedding import EmbeddingLayer, FeatureConfigError, InputError, MissingIn
 from .mlp import MLP, PReLU, make_activation
 
 __all__ = [
+    "MLP",
     "ActivationUnit",
     "Dice",
     "EmbeddingLayer",
     "FeatureConfigError",
     "InputError",
-    "MLP",
     "MissingInputError",
     "PReLU",
     "PackedSteps",

@@ -6,4 +6,4 @@ from .base_model import BaseModel
 from .ctr_model import CTRModel
 from .din import DIN
 
-__all__ = ["BaseModel", "CTRModel", "DIN"]
+__all__ = ["DIN", "BaseModel", "CTRModel"]

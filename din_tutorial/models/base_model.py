@@ -12,10 +12,9 @@ from collections.abc import Mapping, Sequence
 
 from torch import Tensor
 
-from ..layers.embedding import EmbeddingLayer
+from ..layers.embedding import EmbeddingLayer, FeatureConfigError
 from ..layers.mlp import MLP
 from .ctr_model import DEFAULT_ATTENTION_PARAMS, DEFAULT_MLP_PARAMS, CTRModel, parse_params
-from ..layers.embedding import FeatureConfigError
 
 
 class BaseModel(CTRModel):

@@ -18,9 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from ..features import PAD_ID, DenseFeature, SequenceFeature, SparseFeature
-from ..layers.embedding import EmbeddingLayer, FeatureConfigError, InputError, check_feature_names
-from ..layers.mlp import ACTIVATIONS, MLP
-from ..layers._tracing import is_tracing
+from ..layers.embedding import EmbeddingLayer, FeatureConfigError, check_feature_names
+from ..layers.mlp import ACTIVATIONS
 
 #: The MLP head when ``mlp_params`` is not given (the official code's 200-80 with Dice).
 DEFAULT_MLP_PARAMS = {"dims": [200, 80], "dropout": 0.0, "activation": "dice"}

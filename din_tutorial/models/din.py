@@ -20,10 +20,10 @@ import torch
 from torch import Tensor, nn
 
 from ..features import PAD_ID
+from ..layers._tracing import is_tracing
 from ..layers.activation_unit import ActivationUnit, PackedSteps
 from ..layers.embedding import EmbeddingLayer, FeatureConfigError, InputError
 from ..layers.mlp import MLP
-from ..layers._tracing import is_tracing
 from .ctr_model import DEFAULT_ATTENTION_PARAMS, DEFAULT_MLP_PARAMS, CTRModel, parse_params
 
 ATTENTION_MODES = ("group", "per_feature")
