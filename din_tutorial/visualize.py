@@ -218,3 +218,147 @@ def plot_dice_vs_prelu(alpha: float = 0.25, mean: float = 0.0, var: float = 1.0,
         a.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------- attention maps, embeddings
+# Added for notebooks/07_visualization.ipynb.
+def _as_numpy(a) -> np.ndarray:
+    return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
+
+
+def attention_mass_share(weights, mask, same) -> np.ndarray:
+    """Per row, the share of the attention *mass* ``|w|`` that falls on the steps marked ``same``.
+
+    ``share_i = sum_j |w_ij| m_ij s_ij / sum_j |w_ij| m_ij`` over the real steps (``mask`` True);
+    rows without any mass give NaN. Magnitudes, because without softmax a weight's sign is the
+    model's choice. With ``weights`` all equal it is the share of *steps* marked ``same``.
+
+    Args:
+        weights: ``(rows, seq_len)`` attention weights (any values on padded steps: they are ignored).
+        mask: ``(rows, seq_len)`` bool, True on real behaviours.
+        same: ``(rows, seq_len)`` bool, e.g. "this behaviour shares the candidate's theme".
+
+    Taught in notebooks/07_visualization.ipynb (exercise 07.2 builds it by hand).
+    """
+    w = np.abs(_as_numpy(weights).astype(np.float64))
+    m = _as_numpy(mask).astype(bool)
+    s = _as_numpy(same).astype(bool)
+    if not (w.shape == m.shape == s.shape):
+        raise ValueError(f"weights, mask and same must have one shape, got {w.shape}, {m.shape}, {s.shape}")
+    total = (w * m).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, (w * m * s).sum(axis=-1) / np.where(total > 0, total, 1.0), np.nan)
+
+
+def plot_attention_heatmap(
+    weights,
+    mask,
+    highlight=None,
+    row_labels: Sequence[str] | None = None,
+    title: str = "Attention |w| over the history",
+    absolute: bool = True,
+    ax=None,
+):
+    """A heat map of attention weights, one row per (user, candidate) pair, one column per history step.
+
+    Padded steps are drawn light grey; ``highlight`` (same shape, bool) puts a white dot on the
+    steps to point at, e.g. behaviours that share the candidate's true theme. With
+    ``absolute=True`` the colour is ``|w|`` (the sign is arbitrary without softmax).
+
+    Taught in notebooks/07_visualization.ipynb.
+    """
+    import matplotlib.pyplot as plt
+
+    w = _as_numpy(weights).astype(np.float64)
+    m = _as_numpy(mask).astype(bool)
+    if w.ndim != 2 or w.shape != m.shape:
+        raise ValueError(f"weights and mask must be (rows, seq_len) of one shape, got {w.shape} and {m.shape}")
+    values = np.ma.masked_array(np.abs(w) if absolute else w, mask=~m)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(min(14, 2 + 0.22 * w.shape[1]), 1.2 + 0.32 * w.shape[0]))
+    else:
+        fig = ax.figure
+    cmap = plt.get_cmap("viridis" if absolute else "coolwarm").copy()
+    cmap.set_bad("#e8e8e8")
+    kw = {}
+    if not absolute:
+        lim = float(np.abs(values).max()) if values.count() else 1.0
+        kw = {"vmin": -lim, "vmax": lim}
+    image = ax.imshow(values, aspect="auto", cmap=cmap, interpolation="nearest", **kw)
+    fig.colorbar(image, ax=ax, label="|w|" if absolute else "w", fraction=0.03, pad=0.01)
+    if highlight is not None:
+        h = _as_numpy(highlight).astype(bool) & m
+        rows, cols = np.nonzero(h)
+        ax.scatter(cols, rows, s=9, c="white", edgecolors="black", linewidths=0.4,
+                   label="same theme as the candidate")
+        ax.legend(loc="upper right", bbox_to_anchor=(1.0, 1.0 + 2.2 / max(4, w.shape[0] + 3)), fontsize=8,
+                  frameon=False)
+    ax.set(xlabel="history step (oldest first; grey = padding)", title=title)
+    if row_labels is not None:
+        ax.set_yticks(np.arange(len(row_labels)))
+        ax.set_yticklabels(row_labels, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_embedding_2d(points, groups, top: int = 8, title: str = "", ax=None, group_name: str = "theme"):
+    """Scatter 2-D points coloured by group: the ``top`` largest groups in colour, the rest in light grey.
+
+    ``points``: ``(n, 2)``; ``groups``: ``(n,)`` labels (e.g. each item's theme). Returns the figure.
+    Taught in notebooks/07_visualization.ipynb.
+    """
+    import matplotlib.pyplot as plt
+
+    p = _as_numpy(points)
+    g = _as_numpy(groups)
+    if p.ndim != 2 or p.shape[1] != 2 or len(g) != len(p):
+        raise ValueError(f"points must be (n, 2) and groups (n,), got {p.shape} and {g.shape}")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    else:
+        fig = ax.figure
+    labels, counts = np.unique(g, return_counts=True)
+    shown = labels[np.argsort(-counts, kind="stable")[:top]]
+    rest = ~np.isin(g, shown)
+    ax.scatter(p[rest, 0], p[rest, 1], s=4, c="#d0d0d0", label="other", rasterized=True)
+    # qualitative colours without the greys (grey means "other")
+    palette = [c for i, c in enumerate(plt.get_cmap("tab10").colors) if i != 7]
+    if top > len(palette):
+        palette = [c for i, c in enumerate(plt.get_cmap("tab20").colors) if i not in (14, 15)]
+    for i, label in enumerate(shown):
+        sel = g == label
+        ax.scatter(p[sel, 0], p[sel, 1], s=9, color=palette[i % len(palette)], label=f"{group_name} {label}")
+    ax.set(title=title, xticks=[], yticks=[])
+    ax.legend(fontsize=7, markerscale=1.5, loc="best", framealpha=0.8)
+    fig.tight_layout()
+    return fig
+
+
+def neighbour_agreement(vectors, groups, k: int = 10, metric: str = "cosine") -> float:
+    """Share of each point's ``k`` nearest neighbours (in the full space) that are in its group, averaged.
+
+    A number for "do points of one group cluster?": compare it with the chance level
+    ``sum_g (n_g / n) * (n_g - 1) / (n - 1)``, which :func:`chance_agreement` returns.
+    Taught in notebooks/07_visualization.ipynb.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    v = _as_numpy(vectors).astype(np.float64)
+    g = _as_numpy(groups)
+    if len(v) != len(g) or len(v) <= k:
+        raise ValueError(f"need more than k={k} points and one group per point, got {len(v)} and {len(g)}")
+    nn_ = NearestNeighbors(n_neighbors=k + 1, metric=metric).fit(v)
+    idx = nn_.kneighbors(v, return_distance=False)[:, 1:]  # drop the point itself
+    return float((g[idx] == g[:, None]).mean())
+
+
+def chance_agreement(groups) -> float:
+    """The :func:`neighbour_agreement` of randomly placed points with these group sizes."""
+    g = _as_numpy(groups)
+    n = len(g)
+    _, counts = np.unique(g, return_counts=True)
+    return float((counts * (counts - 1)).sum() / (n * (n - 1))) if n > 1 else float("nan")
+
+
+__all__ += ["attention_mass_share", "plot_attention_heatmap", "plot_embedding_2d", "neighbour_agreement",
+            "chance_agreement"]

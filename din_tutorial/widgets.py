@@ -249,17 +249,32 @@ def attention_figure(model, frame: pd.DataFrame, user_id: int, cate_theme=None):
     return fig
 
 
-def user_options(frame: pd.DataFrame, n: int = 12, min_history: int = 10, seed: int = 0) -> list[tuple[str, int]]:
+def user_options(
+    frame: pd.DataFrame,
+    n: int = 12,
+    min_history: int = 10,
+    seed: int = 0,
+    cate_theme=None,
+    min_same: int = 0,
+) -> list[tuple[str, int]]:
     """Choices for a Dropdown: ``(label, user_id)`` for ``n`` users with at least ``min_history`` behaviours.
 
     Users are drawn at random (``seed``) among those whose positive row has that many behaviours
-    and sorted by id; labels read "user 12 (45 behaviours)".
+    and, given ``cate_theme`` (``cate_id -> theme``), at least ``min_same`` behaviours in the theme
+    of their real next item; sorted by id. Labels read "user 12 (45 behaviours)". If no user
+    qualifies, every user is eligible.
     """
     rows = frame[frame["label"] == 1] if "label" in frame else frame
-    lengths = rows.groupby("user_id")["hist_len"].max()
-    eligible = lengths[lengths >= min_history]
-    if eligible.empty:
-        eligible = lengths
+    rows = rows.sort_values("timestamp", kind="stable") if "timestamp" in rows else rows
+    rows = rows.groupby("user_id").tail(1).set_index("user_id")  # each user's latest positive
+    keep = rows["hist_len"] >= min_history
+    if cate_theme is not None and min_same > 0:
+        same = [
+            int((_lookup(cate_theme, np.asarray(h)[: int(n_)]) == _lookup(cate_theme, [c])[0]).sum())
+            for h, n_, c in zip(rows["hist_cate_id"], rows["hist_len"], rows["cate_id"])
+        ]
+        keep &= np.asarray(same) >= min_same
+    eligible = rows.loc[keep, "hist_len"] if keep.any() else rows["hist_len"]
     rng = np.random.default_rng(seed)
     picked = np.sort(rng.choice(eligible.index.to_numpy(), size=min(n, len(eligible)), replace=False))
     return [(f"user {int(u)} ({int(eligible[u])} behaviours)", int(u)) for u in picked]

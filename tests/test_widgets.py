@@ -147,6 +147,15 @@ def test_user_options(setup):
     assert len(W.user_options(test, n=1000, min_history=10**6)) == test.user_id.nunique()  # falls back to everyone
 
 
+def test_user_options_with_themes(setup):
+    model, test, cate_theme, _ = setup
+    options = W.user_options(test, n=50, min_history=5, cate_theme=cate_theme, min_same=3)
+    assert options
+    for _, user in options:
+        att = W.attention_for(model, test, user, cate_theme=cate_theme)
+        assert att.same_theme.sum() >= 3
+
+
 def test_dice_sliders_and_figure():
     sliders = W.dice_sliders(alpha=0.1, mean=0.5, var=2.0)
     assert list(sliders) == ["alpha", "mean", "var"]
