@@ -2,9 +2,279 @@
 
 Each ``check_*`` runs the learner's answer against the package's reference, prints what
 matched and, on a mismatch, raises ExerciseFailed with a hint (never the answer).
+
+* 05.1 ``check_training_step(train_step)``: one optimisation step on a tiny DIN, compared
+  weight by weight with :meth:`din_tutorial.training.CTRTrainer.train_one_epoch` on the same batch.
+* 05.2 ``check_early_stopping(early_stop)``: the best epoch and the epoch training stops, for a
+  list of validation AUCs and a patience, compared with what :class:`CTRTrainer` does.
 """
 from __future__ import annotations
 
+import copy
+import math
+import tempfile
+
+import numpy as np
+
 from ._core import ExerciseFailed, compare, exercise  # noqa: F401
 
-__all__: list[str] = []
+__all__: list[str] = ["check_training_step", "check_early_stopping"]
+
+
+# ---------------------------------------------------------------------------- 05.1 one training step
+def _tiny_din():
+    """A DIN small enough to step in milliseconds, with dropout and Dice (so train/eval mode matters)."""
+    from ..features import SequenceFeature, SparseFeature
+    from ..models import DIN
+
+    features = [SparseFeature("user_id", vocab_size=20, embed_dim=4), SparseFeature("gender", vocab_size=3, embed_dim=2)]
+    target = [SparseFeature("item_id", vocab_size=30, embed_dim=4), SparseFeature("cate_id", vocab_size=6, embed_dim=4)]
+    history = [
+        SequenceFeature("hist_item_id", vocab_size=30, embed_dim=4, pooling="concat", shared_with="item_id"),
+        SequenceFeature("hist_cate_id", vocab_size=6, embed_dim=4, pooling="concat", shared_with="cate_id"),
+    ]
+    return DIN(features, history, target, mlp_params={"dims": [16, 8], "dropout": 0.3, "activation": "dice"},
+               attention_mlp={"dims": [8], "dropout": 0.3, "activation": "dice"})
+
+
+def _batches(model, n: int = 2, batch_size: int = 16):
+    import torch
+
+    from ..export import example_batch
+
+    out = []
+    for i in range(n):
+        x = example_batch(model, batch_size=batch_size, seq_len=6, seed=10 + i)
+        # both history features padded at the same steps (example_batch draws each at random ids)
+        pad = x["hist_item_id"] == -1
+        x["hist_cate_id"] = torch.where(pad, torch.full_like(x["hist_cate_id"], -1), x["hist_cate_id"] % 6)
+        y = (torch.arange(batch_size) % 3 == 0).float()
+        out.append((x, y))
+    return out
+
+
+def _start(seed: int = 0):
+    """A fresh tiny DIN left in eval mode (as after an evaluation), with SGD so every mistake shows."""
+    import torch
+
+    torch.manual_seed(seed)
+    model = _tiny_din()
+    model.eval()
+    return model
+
+
+def _state(model) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+
+
+def _run(step, lr: float = 0.5):
+    """Apply ``step(model, x, y, optimizer)`` to two batches; return the losses and the states after each."""
+    import torch
+
+    model = _start()
+    batches = _batches(model)
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    losses, states = [], []
+    for i, (x, y) in enumerate(batches):
+        torch.manual_seed(100 + i)  # the same dropout masks for the learner and the reference
+        out = step(model, {k: v.clone() for k, v in x.items()}, y.clone(), opt)
+        losses.append(out)
+        states.append(_state(model))
+        model.eval()  # as if the trainer evaluated in between: the next step must switch back
+    return losses, states
+
+
+def _reference_step(model, x, y, optimizer):
+    """One batch through the package's own loop (``CTRTrainer.train_one_epoch``)."""
+    from ..training import CTRTrainer
+
+    trainer = CTRTrainer.__new__(CTRTrainer)  # reuse the learner's optimiser; skip __init__'s new one
+    trainer.model, trainer.optimizer = model, optimizer
+    trainer.loss_fn = __import__("torch").nn.BCELoss()
+    trainer.device = next(model.parameters()).device
+    trainer.verbose = False
+    return trainer.train_one_epoch([(x, y)])
+
+
+def _variant(kind: str):
+    import torch
+    import torch.nn.functional as F
+
+    def step(model, x, y, optimizer):
+        if kind != "no_train":
+            model.train()
+        p = model(x)
+        loss = F.binary_cross_entropy_with_logits(p, y) if kind == "logits" else F.binary_cross_entropy(p, y)
+        if kind != "no_zero_grad":
+            optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return step
+
+
+def _same(states_a, states_b, tol: float = 1e-5) -> bool:
+    return all(
+        all(torch_allclose(a[k], b[k], tol) for k in a) for a, b in zip(states_a, states_b)
+    )
+
+
+def torch_allclose(a, b, tol) -> bool:
+    return a.shape == b.shape and bool(np.allclose(a.numpy(), b.numpy(), atol=tol, rtol=1e-4))
+
+
+def _as_float(v, what: str) -> float:
+    if hasattr(v, "detach"):
+        if v.numel() != 1:
+            raise ExerciseFailed(f"{what} is a tensor of shape {tuple(v.shape)}. Hint: return the batch's mean loss "
+                                 f"as one number (loss.item())")
+        return float(v.detach())
+    if v is None:
+        raise ExerciseFailed(f"{what} is None. Hint: return the loss of the batch as a Python float (loss.item())")
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise ExerciseFailed(f"{what} is {type(v).__name__}. Hint: return the loss as a float (loss.item())") from None
+
+
+@exercise("Exercise 05.1: one training step")
+def check_training_step(train_step) -> list[str]:
+    """``train_step(model, x, y, optimizer)`` runs ONE step on the batch ``(x, y)`` and returns the batch's
+    loss as a float. The check steps a tiny DIN (dropout and Dice, handed over in eval mode) twice with
+    SGD and compares every weight with the package's ``CTRTrainer.train_one_epoch`` on the same batches."""
+    got_losses, got_states = _run(train_step)
+    got_losses = [_as_float(v, f"the loss returned for batch {i}") for i, v in enumerate(got_losses)]
+    want_losses, want_states = _run(_reference_step)
+    model0 = _start()
+    start = {k: v.detach().clone() for k, v in model0.named_parameters()}  # weights only (Dice buffers move anyway)
+    if all(torch_allclose(got_states[0][k], start[k], 1e-7) for k in start):
+        raise ExerciseFailed("the weights did not change. Hint: after computing the gradients (backward), the "
+                             "optimiser must apply them (optimizer.step())")
+    losses_ok = all(math.isclose(g, w, rel_tol=1e-4, abs_tol=1e-6) for g, w in zip(got_losses, want_losses))
+    if not (losses_ok and _same(got_states, want_states)):
+        hints = {
+            "no_train": "your step ran the model in evaluation mode (no dropout, Dice with its running statistics). "
+                        "Hint: the model arrives in eval mode after an evaluation; switch it to training mode "
+                        "(model.train()) before the forward pass",
+            "logits": "your step matches BCE-with-logits applied to the model's output. Hint: DIN's forward already "
+                      "returns probabilities (a sigmoid is inside), so use the plain binary cross-entropy on them",
+            "no_zero_grad": "the second step differs: the gradients of the first step were still there. Hint: PyTorch "
+                            "ADDS new gradients to the old ones; clear them (optimizer.zero_grad()) before backward()",
+        }
+        for kind, hint in hints.items():
+            if _same(got_states, _run(_variant(kind))[1]):
+                raise ExerciseFailed(hint)
+        if not losses_ok:
+            i = next(i for i, (g, w) in enumerate(zip(got_losses, want_losses))
+                     if not math.isclose(g, w, rel_tol=1e-4, abs_tol=1e-6))
+            raise ExerciseFailed(f"batch {i}: your loss {got_losses[i]:.6f} differs from the reference's "
+                                 f"{want_losses[i]:.6f}. Hint: return the mean binary cross-entropy between the "
+                                 f"model's probabilities and y, computed in training mode before the optimiser step")
+        i = next(i for i, (g, w) in enumerate(zip(got_states, want_states)) if not _same([g], [w]))
+        bad = [k for k in want_states[i] if not torch_allclose(got_states[i][k], want_states[i][k], 1e-5)]
+        raise ExerciseFailed(f"after step {i + 1} the weights {bad[:3]} differ from the reference. Hint: the order is "
+                             f"model.train(), forward, loss, optimizer.zero_grad(), loss.backward(), optimizer.step(), "
+                             f"once per call")
+    n = sum(v.numel() for v in want_states[-1].values())
+    diff = max(float((got_states[-1][k] - want_states[-1][k]).abs().max()) for k in want_states[-1])
+    return [
+        f"losses of the two steps: {got_losses[0]:.5f}, {got_losses[1]:.5f} (reference "
+        f"{want_losses[0]:.5f}, {want_losses[1]:.5f})",
+        f"all {n} weights and Dice statistics after two steps equal CTRTrainer's (max |difference| = {diff:.1e})",
+        "the model came in eval mode, and the first step's gradients were cleared before the second: both handled",
+    ]
+
+
+# ---------------------------------------------------------------------------- 05.2 early stopping
+def _trainer_stops(val_aucs, patience: int) -> tuple[int, int]:
+    """What CTRTrainer.fit does with these validation AUCs: (best epoch, last epoch trained), 0-based."""
+    import torch
+
+    from ..training import CTRTrainer
+
+    scripted = list(val_aucs)
+
+    class Scripted(CTRTrainer):
+        def train_one_epoch(self, data_loader, epoch=0):
+            return 0.5
+
+        def evaluate_metrics(self, model, data_loader):
+            return {"auc": scripted[len(self.history)]}
+
+    x = {"a": torch.zeros(1)}
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Scripted(torch.nn.Linear(1, 1), n_epoch=len(scripted), earlystop_patience=patience,
+                           model_path=tmp, verbose=False)
+        trainer.fit([(x, torch.zeros(1))], [(x, torch.zeros(1))])
+    return int(trainer.best_epoch), int(trainer.history[-1]["epoch"])
+
+
+def _rule(val_aucs, patience, better=lambda a, b: a > b, against_last=False):
+    best, best_epoch, ref, stale = -math.inf, 0, -math.inf, 0
+    for epoch, auc in enumerate(val_aucs):
+        if better(auc, ref):
+            best, best_epoch, stale = auc, epoch, 0
+        else:
+            stale += 1
+            if stale >= patience:
+                return best_epoch, epoch
+        ref = auc if against_last else best
+    return best_epoch, len(val_aucs) - 1
+
+
+_CASES = [
+    ([0.70, 0.75, 0.74, 0.75, 0.73, 0.76], 2),  # an equal AUC is no improvement
+    ([0.60, 0.65, 0.70, 0.72, 0.73], 2),  # always improving: trains to the end
+    ([0.80, 0.78, 0.79, 0.77, 0.81, 0.82], 3),  # the previous epoch is not the best one
+    ([0.70, 0.69, 0.71], 1),  # patience 1: the first worse epoch stops
+    ([0.75, 0.76, 0.74, 0.76, 0.70, 0.71, 0.72, 0.73], 3),
+    ([0.55], 2),  # one epoch
+]
+
+
+def _as_pair(out, case) -> tuple[int, int]:
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise ExerciseFailed(f"for {case} you returned {out!r}. Hint: return two integers, "
+                             f"(best_epoch, stop_epoch)")
+    try:
+        return int(out[0]), int(out[1])
+    except (TypeError, ValueError):
+        raise ExerciseFailed(f"for {case} you returned {out!r}. Hint: return two integers (epoch numbers)") from None
+
+
+@exercise("Exercise 05.2: the early-stopping rule")
+def check_early_stopping(early_stop) -> list[str]:
+    """``early_stop(val_aucs, patience)`` returns ``(best_epoch, stop_epoch)``, epochs counted from 0, where
+    ``stop_epoch`` is the last epoch that is trained. Compared with what ``CTRTrainer.fit`` does."""
+    wants = [_trainer_stops(aucs, patience) for aucs, patience in _CASES]
+    gots = [_as_pair(early_stop(list(aucs), patience), f"val_aucs={aucs}, patience={patience}")
+            for aucs, patience in _CASES]
+    if gots == wants:
+        return [f"{aucs}, patience {p}: best epoch {w[0]}, stops after epoch {w[1]}"
+                for (aucs, p), w in zip(_CASES, wants)] + ["the same decisions as CTRTrainer.fit on every case"]
+    i = next(i for i, (g, w) in enumerate(zip(gots, wants)) if g != w)
+    aucs, patience = _CASES[i]
+    case = f"val_aucs={aucs}, patience={patience}: you returned {gots[i]}, which is not what CTRTrainer does"
+    variants = [
+        (lambda a, p, w: (w[0] + 1, w[1] + 1),
+         "off by one: epochs are counted from 0, like Python's indices"),
+        (lambda a, p, w: (w[0], w[1] + 1),
+         "the stop epoch is one too late: training stops AT the epoch where the count of epochs without "
+         "improvement reaches the patience"),
+        (lambda a, p, w: (w[0], w[1] - 1),
+         "the stop epoch is one too early: an epoch without improvement counts 1, and training stops when "
+         "the count reaches the patience (so patience 2 allows two such epochs)"),
+        (lambda a, p, w: _rule(a, p, better=lambda x, y: x >= y),
+         "an AUC equal to the best so far is no improvement: only a strictly better AUC resets the count"),
+        (lambda a, p, w: _rule(a, p, against_last=True),
+         "you compared each epoch with the previous epoch; compare it with the BEST AUC so far"),
+    ]
+    for variant, hint in variants:
+        if all(g == variant(a, p, w) for g, (a, p), w in zip(gots, _CASES, wants)):
+            raise ExerciseFailed(f"{case}. Hint: {hint}")
+    if gots[i][0] != wants[i][0]:
+        raise ExerciseFailed(f"{case}. Hint: the best epoch is the one with the highest AUC seen before training "
+                             f"stopped (the first one if several tie)")
+    raise ExerciseFailed(f"{case}. Hint: count the epochs since the last improvement; stop when the count "
+                         f"reaches the patience; if it never does, the last epoch is the stop epoch")

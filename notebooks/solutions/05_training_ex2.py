@@ -1,0 +1,21 @@
+# Exercise 05.2: the early-stopping rule of CTRTrainer.fit.
+from din_tutorial.checks import check_early_stopping
+
+
+def early_stop(val_aucs, patience):
+    """Return (best_epoch, stop_epoch), counted from 0: the epoch with the best validation AUC, and the last
+    epoch that is trained before the rule stops training (the last one if it never stops)."""
+    ### BEGIN SOLUTION
+    best_auc, best_epoch, stale = float("-inf"), 0, 0
+    for epoch, auc in enumerate(val_aucs):
+        if auc > best_auc:  # strictly better: an equal AUC is no improvement
+            best_auc, best_epoch, stale = auc, epoch, 0
+        else:
+            stale += 1
+            if stale >= patience:
+                return best_epoch, epoch
+    return best_epoch, len(val_aucs) - 1
+    ### END SOLUTION
+
+
+check_early_stopping(early_stop)

@@ -1,0 +1,100 @@
+"""Exercises of notebooks/05_training.ipynb: the solutions pass, typical mistakes get their hint, stubs are [todo]."""
+import contextlib
+import io
+import runpy
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from din_tutorial.checks import ExerciseFailed, check_early_stopping, check_training_step
+from din_tutorial.checks.training_checks import _rule, _trainer_stops
+
+SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
+
+
+@pytest.mark.parametrize("name", ["05_training_ex1", "05_training_ex2"])
+def test_solution_passes_its_check(name):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        runpy.run_path(str(SOLUTIONS / f"{name}.py"), run_name="__main__")
+    assert "[ok]" in out.getvalue(), out.getvalue()
+    assert "[todo]" not in out.getvalue()
+
+
+# ---- 05.1 one training step
+def _step(train=True, zero_grad=True, logits=False, step=True, ret=lambda loss: loss.item()):
+    def train_step(model, x, y, optimizer):
+        if train:
+            model.train()
+        p = model(x)
+        loss = F.binary_cross_entropy_with_logits(p, y) if logits else F.binary_cross_entropy(p, y)
+        if zero_grad:
+            optimizer.zero_grad()
+        loss.backward()
+        if step:
+            optimizer.step()
+        return ret(loss)
+
+    return train_step
+
+
+def test_training_step_accepts_a_tensor_loss_and_zero_grad_after_step():
+    def clears_afterwards(model, x, y, optimizer):
+        model.train()
+        loss = F.binary_cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        return loss.detach()
+
+    assert check_training_step(clears_afterwards)
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (_step(zero_grad=False), "zero_grad"),
+    (_step(logits=True), "already returns probabilities"),
+    (_step(train=False), r"model\.train\(\)"),
+    (_step(step=False), r"optimizer\.step\(\)"),
+    (_step(ret=lambda loss: None), "loss.item"),
+])
+def test_training_step_check_rejects_typical_mistakes(wrong, words):
+    with pytest.raises(ExerciseFailed, match=words):
+        check_training_step(wrong)
+
+
+# ---- 05.2 early stopping
+def test_reference_rule_is_what_the_trainer_does():
+    for aucs, patience in [([0.5, 0.6, 0.6, 0.6, 0.7], 2), ([0.9, 0.8, 0.7], 3), ([0.6, 0.7, 0.65, 0.66], 1)]:
+        assert _trainer_stops(aucs, patience) == _rule(aucs, patience)
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda a, p: tuple(v + 1 for v in _rule(a, p)), "counted from 0"),
+    (lambda a, p: (_rule(a, p)[0], _rule(a, p)[1] + 1), "one too late"),
+    (lambda a, p: (_rule(a, p)[0], _rule(a, p)[1] - 1), "one too early"),
+    (lambda a, p: _rule(a, p, better=lambda x, y: x >= y), "equal to the best"),
+    (lambda a, p: _rule(a, p, against_last=True), "BEST AUC so far"),
+    (lambda a, p: _rule(a, p)[0], "two integers"),
+])
+def test_early_stopping_check_rejects_typical_mistakes(wrong, words):
+    with pytest.raises(ExerciseFailed, match=words):
+        check_early_stopping(wrong)
+
+
+@pytest.mark.parametrize("check", [check_training_step, check_early_stopping])
+def test_stub_is_todo(check, capsys):
+    def stub(*args):
+        raise NotImplementedError("Exercise 05: your code here")
+
+    assert check(stub) is False
+    assert "[todo]" in capsys.readouterr().out
+
+
+def test_training_step_check_leaves_global_seed_usable():
+    torch.manual_seed(0)
+    a = torch.rand(1)
+    check_training_step(_step())
+    torch.manual_seed(0)
+    assert torch.equal(torch.rand(1), a)
