@@ -1,0 +1,129 @@
+"""Exercises of notebooks/06_evaluation.ipynb: the solutions pass, typical mistakes get their hint, stubs are [todo]."""
+import contextlib
+import io
+import runpy
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+from sklearn.metrics import roc_auc_score  # noqa: E402
+
+from din_tutorial.checks import ExerciseFailed, check_gauc, check_rela_impr, check_reliability_bins  # noqa: E402
+
+SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
+
+
+@pytest.mark.parametrize("name", ["06_evaluation_ex1", "06_evaluation_ex2", "06_evaluation_ex3"])
+def test_solution_passes_its_check(name):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        runpy.run_path(str(SOLUTIONS / f"{name}.py"), run_name="__main__")
+    assert "[ok]" in out.getvalue(), out.getvalue()
+    assert "[todo]" not in out.getvalue()
+
+
+# ---- 06.1 GAUC
+def _gauc(weight="n", skip=True, unweighted=False, tie_break=False):
+    def f(y, p, u):
+        aucs, weights = [], []
+        for user in np.unique(u):
+            m = u == user
+            has_both = 0 < y[m].sum() < m.sum()
+            if not has_both and skip:
+                continue
+            if tie_break:
+                ranks = np.argsort(np.argsort(p[m], kind="stable")) + 1.0  # ordinal ranks: ties not averaged
+                n_pos = y[m].sum()
+                a = (ranks[y[m] == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * (m.sum() - n_pos))
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    a = roc_auc_score(y[m], p[m]) if has_both else np.nan
+            aucs.append(a)
+            weights.append(y[m].sum() if weight == "pos" else m.sum())
+        aucs, weights = np.array(aucs), np.array(weights, dtype=float)
+        return aucs.mean() if unweighted else (aucs * weights).sum() / weights.sum()
+
+    return f
+
+
+def _raises_like_old_sklearn(y, p, u):
+    for user in np.unique(u):
+        m = u == user
+        if y[m].min() == y[m].max():
+            raise ValueError("Only one class present in y_true. ROC AUC score is not defined in that case.")
+    return 0.5
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (_gauc(weight="pos"), "by their positives"),
+    (_gauc(unweighted=True), "plain mean"),
+    (_gauc(skip=False), "skip such users"),
+    (_raises_like_old_sklearn, "skip them"),
+    (_gauc(tie_break=True), "counts as half"),
+])
+def test_gauc_check_rejects_typical_mistakes(wrong, words):
+    with pytest.raises(ExerciseFailed, match=words):
+        check_gauc(wrong)
+
+
+def test_gauc_check_accepts_the_vectorised_package_function():
+    from din_tutorial.metrics import gauc
+
+    assert check_gauc(gauc)
+
+
+# ---- 06.2 RelaImpr
+@pytest.mark.parametrize("wrong, words", [
+    (lambda m, b: (m / b - 1) * 100, "subtract 0.5"),
+    (lambda m, b: (m - 0.5) / (b - 0.5) - 1, "percentage"),
+    (lambda m, b: ((b - 0.5) / (m - 0.5) - 1) * 100, "numerator"),
+    (lambda m, b: (m - 0.5) / (b - 0.5) * 100, "subtract 1"),
+])
+def test_rela_impr_check_rejects_typical_mistakes(wrong, words):
+    with pytest.raises(ExerciseFailed, match=words):
+        check_rela_impr(wrong)
+
+
+# ---- 06.3 reliability bins
+def _bins(clip=True, keep_empty=False, centres=False, swap=False, drop_ones=False):
+    def f(y, p, n):
+        if drop_ones:
+            y, p = y[p < 1], p[p < 1]
+        idx = (p * n).astype(int)
+        if clip:
+            idx = np.minimum(idx, n - 1)
+        count = np.bincount(idx, minlength=n)
+        keep = np.ones_like(count, bool) if keep_empty else count > 0
+        with np.errstate(all="ignore"):
+            pred = np.bincount(idx, weights=p, minlength=n)[keep] / count[keep]
+            obs = np.bincount(idx, weights=y, minlength=n)[keep] / count[keep]
+        if centres:
+            pred = (np.flatnonzero(keep) + 0.5) / n
+        return (obs, pred) if swap else (pred, obs)
+
+    return f
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (_bins(clip=False), "LAST bin"),
+    (_bins(drop_ones=True), "LAST bin"),
+    (_bins(keep_empty=True), "leave out the bins"),
+    (_bins(centres=True), "MEAN of the predicted"),
+    (_bins(swap=True), "swapped"),
+])
+def test_reliability_check_rejects_typical_mistakes(wrong, words):
+    with pytest.raises(ExerciseFailed, match=words):
+        check_reliability_bins(wrong)
+
+
+@pytest.mark.parametrize("check", [check_gauc, check_rela_impr, check_reliability_bins])
+def test_stub_is_todo(check, capsys):
+    def stub(*args):
+        raise NotImplementedError("Exercise 06: your code here")
+
+    assert check(stub) is False
+    assert "[todo]" in capsys.readouterr().out
