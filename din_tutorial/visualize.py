@@ -191,7 +191,8 @@ def plot_attention(
 def dice_curve(s: np.ndarray, alpha: float, mean: float, var: float, eps: float = 1e-8) -> np.ndarray:
     """The paper's Dice for fixed statistics: ``p(s) s + (1 - p(s)) alpha s``, ``p = sigmoid((s - E) / sqrt(Var + eps))``."""
     s = np.asarray(s, dtype=np.float64)
-    p = 1.0 / (1.0 + np.exp(-(s - mean) / np.sqrt(var + eps)))
+    z = (s - mean) / np.sqrt(var + eps)
+    p = 0.5 * (1.0 + np.tanh(0.5 * z))  # the sigmoid, written so that it cannot overflow
     return p * s + (1 - p) * alpha * s
 
 

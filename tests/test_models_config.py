@@ -37,6 +37,10 @@ H = parts()["history_features"]
          r"'hist_cate_id': shared_with='cat_id' names no feature.*add a feature named 'cat_id'"),
         ({"history_features": [SequenceFeature("hist_item_id", 20, 16, pooling="concat", shared_with="user_id"), H[1]]},
          None),  # sharing a table of the same size is allowed (unusual but valid)
+        ({"target_features": T[::-1]},
+         r"'hist_item_id' shares the embedding of 'item_id' but is paired with target feature 'cate_id'.*in the order of history_features"),
+        ({"history_features": [SequenceFeature("hist_item_id", 20, 16, pooling="concat", shared_with="cate_id"), H[1]]},
+         r"'hist_item_id' shares the embedding of 'cate_id' but is paired with target feature 'item_id'"),
         ({"features": [SparseFeature("user_id", 10, 8)],
           "history_features": [SequenceFeature("hist_item_id", 20, 16, pooling="concat", shared_with="user_id"), H[1]]},
          r"'hist_item_id' \(embed_dim=16\) shares the table of 'user_id' \(embed_dim=8\).*set embed_dim=8"),

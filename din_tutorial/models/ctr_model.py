@@ -130,6 +130,17 @@ class CTRModel(nn.Module):
                     f"history feature {h.name!r} has pooling={h.pooling!r}; {model_name}'s activation unit needs every "
                     f"behaviour, so set pooling='concat'"
                 )
+            # a history that shares another *target's* table is paired with the wrong target (lists out of order)
+            h_table = getattr(h, "shared_with", None)
+            t_table = getattr(t, "shared_with", None) or t.name
+            other_targets = {getattr(o, "shared_with", None) or o.name for o in targ if o is not t}
+            if h_table is not None and h_table != t_table and h_table in other_targets:
+                raise FeatureConfigError(
+                    f"history feature {h.name!r} shares the embedding of {h_table!r} but is paired with target feature "
+                    f"{t.name!r} (embedding {t_table!r}); the activation unit compares each behaviour with the target "
+                    f"of the same position, so list target_features in the order of history_features "
+                    f"(here {[getattr(f, 'shared_with', None) or f.name for f in hist]})"
+                )
             if h.embed_dim != t.embed_dim:
                 raise FeatureConfigError(
                     f"history feature {h.name!r} (embed_dim={h.embed_dim}) is paired with target feature {t.name!r} "
