@@ -209,7 +209,7 @@ def plot_dice_vs_prelu(alpha: float = 0.25, mean: float = 0.0, var: float = 1.0,
     ax[0].plot(s, np.where(s > 0, s, alpha * s), label=f"PReLU (alpha={alpha:g})", linestyle="--")
     ax[0].plot(s, np.maximum(s, 0), label="ReLU", linestyle=":")
     ax[0].set(xlabel="s", ylabel="f(s)", title="Dice against PReLU and ReLU")
-    p = 1.0 / (1.0 + np.exp(-(s - mean) / np.sqrt(var + 1e-8)))
+    p = 0.5 * (1.0 + np.tanh(0.5 * (s - mean) / np.sqrt(var + 1e-8)))  # the sigmoid, without overflow at Var = 0
     ax[1].plot(s, p, label="Dice p(s)", linewidth=2)
     ax[1].plot(s, (s > 0).astype(float), label="PReLU's step", linestyle="--")
     ax[1].axvline(mean, color="gray", linewidth=0.8)

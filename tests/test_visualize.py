@@ -59,3 +59,14 @@ def test_plots_return_figures():
     assert len(fig.axes[0].patches) == 3
     fig = V.plot_dice_vs_prelu(alpha=0.1, mean=0.5, var=2.0)
     assert len(fig.axes[0].lines) == 3
+
+
+def test_plot_dice_vs_prelu_at_zero_variance_without_warnings():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Var = 0 is the slider's minimum (PReLU's limit): no overflow warning
+        fig = V.plot_dice_vs_prelu(alpha=0.25, mean=0.0, var=0.0)
+    gate = fig.axes[1].lines[0]
+    s = gate.get_xdata()
+    np.testing.assert_allclose(gate.get_ydata()[np.abs(s) > 0.01], (s[np.abs(s) > 0.01] > 0).astype(float))
