@@ -14,7 +14,7 @@ from din_tutorial.checks import ExerciseFailed, check_attention_share, check_pca
 SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
 
 
-@pytest.mark.parametrize("name", ["07_visualization_ex1", "07_visualization_ex2"])
+@pytest.mark.parametrize("name", ["07_visualization_ex2", "07_visualization_ex1"])
 def test_solution_passes_its_check(name):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -23,7 +23,7 @@ def test_solution_passes_its_check(name):
     assert "[todo]" not in out.getvalue()
 
 
-# ---- 07.1 PCA by hand
+# ---- 07.2 PCA by hand
 def _svd(X):
     return np.linalg.svd(X, full_matrices=False)
 
@@ -86,7 +86,7 @@ def test_pca_check_accepts_flipped_signs_and_torch():
     assert check_pca_2d(flipped)
 
 
-# ---- 07.2 the share of attention mass
+# ---- 07.1 the share of attention mass
 def no_abs(w, m, s):
     return (w * m * s).sum(1) / (w * m).sum(1)
 

@@ -3,8 +3,8 @@
 Each ``check_*`` runs the learner's answer against the package's reference, prints what
 matched and, on a mismatch, raises ExerciseFailed with a hint (never the answer).
 
-* 07.1 ``check_pca_2d(pca_2d)``: PCA to two dimensions by hand, against scikit-learn's ``PCA``.
-* 07.2 ``check_attention_share(same_theme_share)``: the share of the attention mass ``|w|`` on
+* 07.2 ``check_pca_2d(pca_2d)``: PCA to two dimensions by hand, against scikit-learn's ``PCA``.
+* 07.1 ``check_attention_share(same_theme_share)``: the share of the attention mass ``|w|`` on
   the behaviours that share the candidate's theme, against
   :func:`din_tutorial.visualize.attention_mass_share`.
 """
@@ -40,7 +40,7 @@ def _close_up_to_sign(got: np.ndarray, want: np.ndarray, tol: float) -> bool:
     return got.shape == want.shape and np.allclose(_align_signs(got, want), want, atol=tol, rtol=1e-4)
 
 
-@exercise("Exercise 07.1: PCA to 2-D from scratch")
+@exercise("Exercise 07.2: PCA to 2-D from scratch")
 def check_pca_2d(pca_2d, X=None) -> list[str]:
     """``pca_2d(X)`` takes an ``(n, d)`` array and returns the ``(n, 2)`` coordinates on the first two
     principal components. Compared with ``sklearn.decomposition.PCA(2).fit_transform(X)`` up to the
@@ -103,7 +103,7 @@ def _share_data(seed: int = 3):
     return weights, mask, same
 
 
-@exercise("Exercise 07.2: the share of attention mass on the candidate's theme")
+@exercise("Exercise 07.1: the share of attention mass on the candidate's theme")
 def check_attention_share(same_theme_share) -> list[str]:
     """``same_theme_share(weights, mask, same)`` takes three ``(batch, seq_len)`` tensors (float weights,
     bool mask of real steps, bool "same theme") and returns the ``(batch,)`` shares of ``|w|`` mass."""

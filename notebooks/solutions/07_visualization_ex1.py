@@ -1,17 +1,15 @@
-# Exercise 07.1: project points to 2-D with PCA, from scratch (centre, SVD, project).
-import numpy as np
+# Exercise 07.1: the share of attention mass |w| that falls on behaviours of the candidate's theme.
+import torch
 
-from din_tutorial.checks import check_pca_2d
+from din_tutorial.checks import check_attention_share
 
 
-def pca_2d(X):
-    """(n, d) points -> (n, 2) coordinates on the first two principal components."""
+def same_theme_share(weights, mask, same):
+    """(batch, seq_len) weights, bool mask of real steps, bool same-theme flags -> (batch,) shares."""
     ### BEGIN SOLUTION
-    X = np.asarray(X, dtype=np.float64)
-    centred = X - X.mean(axis=0)  # subtract each column's mean: the cloud's centre goes to 0
-    _, _, Vt = np.linalg.svd(centred, full_matrices=False)  # rows of Vt: directions, largest variance first
-    return centred @ Vt[:2].T
+    mass = weights.abs() * mask  # (batch, seq_len): magnitudes, padding zeroed
+    return (mass * same).sum(dim=1) / mass.sum(dim=1)
     ### END SOLUTION
 
 
-check_pca_2d(pca_2d)
+check_attention_share(same_theme_share)

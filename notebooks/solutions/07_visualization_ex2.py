@@ -1,15 +1,17 @@
-# Exercise 07.2: the share of attention mass |w| that falls on behaviours of the candidate's theme.
-import torch
+# Exercise 07.2: project points to 2-D with PCA, from scratch (centre, SVD, project).
+import numpy as np
 
-from din_tutorial.checks import check_attention_share
+from din_tutorial.checks import check_pca_2d
 
 
-def same_theme_share(weights, mask, same):
-    """(batch, seq_len) weights, bool mask of real steps, bool same-theme flags -> (batch,) shares."""
+def pca_2d(X):
+    """(n, d) points -> (n, 2) coordinates on the first two principal components."""
     ### BEGIN SOLUTION
-    mass = weights.abs() * mask  # (batch, seq_len): magnitudes, padding zeroed
-    return (mass * same).sum(dim=1) / mass.sum(dim=1)
+    X = np.asarray(X, dtype=np.float64)
+    centred = X - X.mean(axis=0)  # subtract each column's mean: the cloud's centre goes to 0
+    _, _, Vt = np.linalg.svd(centred, full_matrices=False)  # rows of Vt: directions, largest variance first
+    return centred @ Vt[:2].T
     ### END SOLUTION
 
 
-check_attention_share(same_theme_share)
+check_pca_2d(pca_2d)
