@@ -157,7 +157,9 @@ class CTRTrainer:
             return iterable
         from tqdm.auto import tqdm
 
-        return tqdm(iterable, desc=desc, total=total, leave=False)
+        # leave=True: a closed bar would leave an empty widget view in JupyterLab; the finished bars
+        # stay as a record of each epoch's speed
+        return tqdm(iterable, desc=desc, total=total, leave=True)
 
     # ------------------------------------------------------------------ training
     def train_one_epoch(self, data_loader, epoch: int = 0) -> float:
