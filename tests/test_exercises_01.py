@@ -1,25 +1,16 @@
 """Exercises of notebooks/01_data_preparation.ipynb: the solutions pass, typical mistakes get their hint, stubs are [todo]."""
-import contextlib
-import io
-import runpy
-from pathlib import Path
 
 import numpy as np
 import pytest
+from exercise_utils import assert_solution_passes, assert_stub_is_todo
 
 from din_tutorial import PAD_ID
 from din_tutorial.checks import ExerciseFailed, check_leave_one_out, check_pad_history, check_sample_negative
 
-SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
-
 
 @pytest.mark.parametrize("name", ["01_data_preparation_ex1", "01_data_preparation_ex2", "01_data_preparation_ex3"])
 def test_solution_passes_its_check(name):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        runpy.run_path(str(SOLUTIONS / f"{name}.py"), run_name="__main__")
-    assert "[ok]" in out.getvalue(), out.getvalue()
-    assert "[todo]" not in out.getvalue()
+    assert_solution_passes(name)
 
 
 # ---- 01.1 the split
@@ -139,12 +130,6 @@ def test_negative_check_rejects_typical_mistakes(wrong, words):
         check_sample_negative(wrong)
 
 
-# ---- stubs
-def _stub(*args):
-    raise NotImplementedError("Exercise 01.K: your code here")
-
-
 @pytest.mark.parametrize("check", [check_leave_one_out, check_pad_history, check_sample_negative])
 def test_stub_is_todo_and_returns_false(check, capsys):
-    assert check(_stub) is False
-    assert "[todo]" in capsys.readouterr().out
+    assert_stub_is_todo(check, capsys)

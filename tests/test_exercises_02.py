@@ -1,25 +1,16 @@
 """Exercises of notebooks/02_feature_definitions.ipynb: the solutions pass, typical mistakes get their hint, stubs are [todo]."""
-import contextlib
-import io
-import runpy
-from pathlib import Path
 
 import pytest
+from exercise_utils import assert_solution_passes, assert_stub_is_todo
 
 from din_tutorial import DenseFeature, SequenceFeature, SparseFeature
 from din_tutorial.checks import ExerciseFailed, check_mlp_input_width, check_seed_features
 from din_tutorial.pipeline import seed_features
 
-SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
-
 
 @pytest.mark.parametrize("name", ["02_feature_definitions_ex1", "02_feature_definitions_ex2"])
 def test_solution_passes_its_check(name):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        runpy.run_path(str(SOLUTIONS / f"{name}.py"), run_name="__main__")
-    assert "[ok]" in out.getvalue(), out.getvalue()
-    assert "[todo]" not in out.getvalue()
+    assert_solution_passes(name)
 
 
 # ---- 02.1 the seed's feature lists
@@ -112,12 +103,6 @@ def test_width_check_rejects_typical_mistakes(wrong, words):
         check_mlp_input_width(wrong)
 
 
-# ---- stubs
-def _stub(*args):
-    raise NotImplementedError("Exercise 02.K: your code here")
-
-
 @pytest.mark.parametrize("check", [check_seed_features, check_mlp_input_width])
 def test_stub_is_todo_and_returns_false(check, capsys):
-    assert check(_stub) is False
-    assert "[todo]" in capsys.readouterr().out
+    assert_stub_is_todo(check, capsys)

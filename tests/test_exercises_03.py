@@ -1,36 +1,23 @@
 """Exercises of notebooks/03_activation_unit.ipynb: the solutions pass, typical mistakes get their hint, stubs are [todo]."""
-import contextlib
-import io
-import runpy
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from exercise_utils import assert_solution_passes, assert_stub_is_todo
 
 from din_tutorial.checks import ExerciseFailed, check_activation_unit, check_masked_softmax, check_masked_weighted_sum
 
-SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
 NAMES = ["03_activation_unit_ex1", "03_activation_unit_ex2", "03_activation_unit_ex3"]
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_solution_passes_its_check(name):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        runpy.run_path(str(SOLUTIONS / f"{name}.py"), run_name="__main__")
-    assert "[ok]" in out.getvalue(), out.getvalue()
-    assert "[todo]" not in out.getvalue()
-
-
-def stub(*args):
-    raise NotImplementedError("Exercise 03.K: your code here")
+    assert_solution_passes(name)
 
 
 @pytest.mark.parametrize("check", [check_masked_weighted_sum, check_activation_unit, check_masked_softmax])
 def test_stub_is_reported_as_todo(check, capsys):
-    assert check(stub) is False
-    assert "[todo]" in capsys.readouterr().out
+    assert_stub_is_todo(check, capsys)
 
 
 # ---- 03.1 masked weighted sum

@@ -1,35 +1,22 @@
 """Exercises of notebooks/04_dice.ipynb: the solutions pass, typical mistakes get their hint, stubs are [todo]."""
-import contextlib
-import io
-import runpy
-from pathlib import Path
 
 import pytest
 import torch
+from exercise_utils import assert_solution_passes, assert_stub_is_todo
 
 from din_tutorial.checks import ExerciseFailed, check_dice_eval, check_dice_train, check_masked_moments
 
-SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
 NAMES = ["04_dice_ex1", "04_dice_ex2", "04_dice_ex3"]
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_solution_passes_its_check(name):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        runpy.run_path(str(SOLUTIONS / f"{name}.py"), run_name="__main__")
-    assert "[ok]" in out.getvalue(), out.getvalue()
-    assert "[todo]" not in out.getvalue()
-
-
-def stub(*args):
-    raise NotImplementedError("Exercise 04.K: your code here")
+    assert_solution_passes(name)
 
 
 @pytest.mark.parametrize("check", [check_dice_train, check_dice_eval, check_masked_moments])
 def test_stub_is_reported_as_todo(check, capsys):
-    assert check(stub) is False
-    assert "[todo]" in capsys.readouterr().out
+    assert_stub_is_todo(check, capsys)
 
 
 def eq9(s, alpha, mean, var, eps=1e-8):

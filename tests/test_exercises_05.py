@@ -1,26 +1,17 @@
 """Exercises of notebooks/05_training.ipynb: the solutions pass, typical mistakes get their hint, stubs are [todo]."""
-import contextlib
-import io
-import runpy
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from exercise_utils import assert_solution_passes, assert_stub_is_todo
 
 from din_tutorial.checks import ExerciseFailed, check_early_stopping, check_training_step
 from din_tutorial.checks.training_checks import _rule, _trainer_stops
 
-SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
-
 
 @pytest.mark.parametrize("name", ["05_training_ex1", "05_training_ex2"])
 def test_solution_passes_its_check(name):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        runpy.run_path(str(SOLUTIONS / f"{name}.py"), run_name="__main__")
-    assert "[ok]" in out.getvalue(), out.getvalue()
-    assert "[todo]" not in out.getvalue()
+    assert_solution_passes(name)
 
 
 # ---- 05.1 one training step
@@ -85,11 +76,7 @@ def test_early_stopping_check_rejects_typical_mistakes(wrong, words):
 
 @pytest.mark.parametrize("check", [check_training_step, check_early_stopping])
 def test_stub_is_todo(check, capsys):
-    def stub(*args):
-        raise NotImplementedError("Exercise 05: your code here")
-
-    assert check(stub) is False
-    assert "[todo]" in capsys.readouterr().out
+    assert_stub_is_todo(check, capsys)
 
 
 def test_training_step_check_leaves_global_seed_usable():

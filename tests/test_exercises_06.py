@@ -1,28 +1,19 @@
 """Exercises of notebooks/06_evaluation.ipynb: the solutions pass, typical mistakes get their hint, stubs are [todo]."""
-import contextlib
-import io
-import runpy
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("sklearn")
-from sklearn.metrics import roc_auc_score  # noqa: E402
+from exercise_utils import assert_solution_passes, assert_stub_is_todo
+from sklearn.metrics import roc_auc_score
 
-from din_tutorial.checks import ExerciseFailed, check_gauc, check_rela_impr, check_reliability_bins  # noqa: E402
-
-SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
+from din_tutorial.checks import ExerciseFailed, check_gauc, check_rela_impr, check_reliability_bins
 
 
 @pytest.mark.parametrize("name", ["06_evaluation_ex1", "06_evaluation_ex2", "06_evaluation_ex3"])
 def test_solution_passes_its_check(name):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        runpy.run_path(str(SOLUTIONS / f"{name}.py"), run_name="__main__")
-    assert "[ok]" in out.getvalue(), out.getvalue()
-    assert "[todo]" not in out.getvalue()
+    assert_solution_passes(name)
 
 
 # ---- 06.1 GAUC
@@ -122,8 +113,4 @@ def test_reliability_check_rejects_typical_mistakes(wrong, words):
 
 @pytest.mark.parametrize("check", [check_gauc, check_rela_impr, check_reliability_bins])
 def test_stub_is_todo(check, capsys):
-    def stub(*args):
-        raise NotImplementedError("Exercise 06: your code here")
-
-    assert check(stub) is False
-    assert "[todo]" in capsys.readouterr().out
+    assert_stub_is_todo(check, capsys)

@@ -1,26 +1,18 @@
 """Exercises of notebooks/07_visualization.ipynb: the solutions pass, typical mistakes get their hint, stubs are [todo]."""
-import contextlib
-import io
-import runpy
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("sklearn")
 
-from din_tutorial.checks import ExerciseFailed, check_attention_share, check_pca_2d  # noqa: E402
+from exercise_utils import assert_solution_passes, assert_stub_is_todo
 
-SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
+from din_tutorial.checks import ExerciseFailed, check_attention_share, check_pca_2d
 
 
 @pytest.mark.parametrize("name", ["07_visualization_ex2", "07_visualization_ex1"])
 def test_solution_passes_its_check(name):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        runpy.run_path(str(SOLUTIONS / f"{name}.py"), run_name="__main__")
-    assert "[ok]" in out.getvalue(), out.getvalue()
-    assert "[todo]" not in out.getvalue()
+    assert_solution_passes(name)
 
 
 # ---- 07.2 PCA by hand
@@ -117,8 +109,4 @@ def test_share_check_rejects_typical_mistakes(wrong, words):
 
 @pytest.mark.parametrize("check", [check_pca_2d, check_attention_share])
 def test_stub_is_todo(check, capsys):
-    def stub(*args):
-        raise NotImplementedError("Exercise 07: your code here")
-
-    assert check(stub) is False
-    assert "[todo]" in capsys.readouterr().out
+    assert_stub_is_todo(check, capsys)

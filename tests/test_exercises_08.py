@@ -1,8 +1,4 @@
 """Exercises of notebooks/08_onnx_export.ipynb: the solutions pass, typical mistakes get their hint, stubs are [todo]."""
-import contextlib
-import io
-import runpy
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,19 +7,15 @@ import torch
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from din_tutorial.checks import ExerciseFailed, check_feed_dict, check_parity  # noqa: E402
-from din_tutorial.export import predict_onnx  # noqa: E402
+from exercise_utils import assert_solution_passes, assert_stub_is_todo
 
-SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
+from din_tutorial.checks import ExerciseFailed, check_feed_dict, check_parity
+from din_tutorial.export import predict_onnx
 
 
 @pytest.mark.parametrize("name", ["08_onnx_export_ex1", "08_onnx_export_ex2"])
 def test_solution_passes_its_check(name):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        runpy.run_path(str(SOLUTIONS / f"{name}.py"), run_name="__main__")
-    assert "[ok]" in out.getvalue(), out.getvalue()
-    assert "[todo]" not in out.getvalue()
+    assert_solution_passes(name)
 
 
 # ---- 08.1 the feed dict
@@ -113,8 +105,4 @@ def test_parity_check_rejects_typical_mistakes(wrong, words):
 
 @pytest.mark.parametrize("check", [check_feed_dict, check_parity])
 def test_stub_is_todo(check, capsys):
-    def stub(*args):
-        raise NotImplementedError("Exercise 08: your code here")
-
-    assert check(stub) is False
-    assert "[todo]" in capsys.readouterr().out
+    assert_stub_is_todo(check, capsys)
