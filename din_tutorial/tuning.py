@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-__all__ = ["DEFAULT_MAX_LENS", "DEFAULT_ATTENTION_DIMS", "tuning_grid", "plot_tuning"]
+__all__ = ["DEFAULT_ATTENTION_DIMS", "DEFAULT_MAX_LENS", "plot_tuning", "tuning_grid"]
 
 #: The seed's suggestion: "Try sequence lengths such as 20, 50, or 100 depending on your data."
 DEFAULT_MAX_LENS = (20, 50, 100)

@@ -22,12 +22,13 @@ import numpy as np
 import torch
 
 __all__ = [
-    "visualize_model",
-    "plot_training_curves",
+    "GraphvizMissing",
+    "dice_curve",
+    "dice_gate",
     "plot_attention",
     "plot_dice_vs_prelu",
-    "dice_curve",
-    "GraphvizMissing",
+    "plot_training_curves",
+    "visualize_model",
 ]
 
 
@@ -188,11 +189,16 @@ def plot_attention(
     return fig
 
 
+def dice_gate(s: np.ndarray, mean: float, var: float, eps: float = 1e-8) -> np.ndarray:
+    """Dice's gate for fixed statistics: ``p(s) = sigmoid((s - E) / sqrt(Var + eps))`` (notebooks/04_dice.ipynb)."""
+    z = (np.asarray(s, dtype=np.float64) - mean) / np.sqrt(var + eps)
+    return 0.5 * (1.0 + np.tanh(0.5 * z))  # the sigmoid, written so that it cannot overflow (Var = 0)
+
+
 def dice_curve(s: np.ndarray, alpha: float, mean: float, var: float, eps: float = 1e-8) -> np.ndarray:
     """The paper's Dice for fixed statistics: ``p(s) s + (1 - p(s)) alpha s``, ``p = sigmoid((s - E) / sqrt(Var + eps))``."""
     s = np.asarray(s, dtype=np.float64)
-    z = (s - mean) / np.sqrt(var + eps)
-    p = 0.5 * (1.0 + np.tanh(0.5 * z))  # the sigmoid, written so that it cannot overflow
+    p = dice_gate(s, mean, var, eps)
     return p * s + (1 - p) * alpha * s
 
 
@@ -209,8 +215,7 @@ def plot_dice_vs_prelu(alpha: float = 0.25, mean: float = 0.0, var: float = 1.0,
     ax[0].plot(s, np.where(s > 0, s, alpha * s), label=f"PReLU (alpha={alpha:g})", linestyle="--")
     ax[0].plot(s, np.maximum(s, 0), label="ReLU", linestyle=":")
     ax[0].set(xlabel="s", ylabel="f(s)", title="Dice against PReLU and ReLU")
-    p = 0.5 * (1.0 + np.tanh(0.5 * (s - mean) / np.sqrt(var + 1e-8)))  # the sigmoid, without overflow at Var = 0
-    ax[1].plot(s, p, label="Dice p(s)", linewidth=2)
+    ax[1].plot(s, dice_gate(s, mean, var), label="Dice p(s)", linewidth=2)
     ax[1].plot(s, (s > 0).astype(float), label="PReLU's step", linestyle="--")
     ax[1].axvline(mean, color="gray", linewidth=0.8)
     ax[1].set(xlabel="s", ylabel="p(s)", title="The gate: smooth, centred on E[s]")
@@ -361,5 +366,10 @@ def chance_agreement(groups) -> float:
     return float((counts * (counts - 1)).sum() / (n * (n - 1))) if n > 1 else float("nan")
 
 
-__all__ += ["attention_mass_share", "plot_attention_heatmap", "plot_embedding_2d", "neighbour_agreement",
-            "chance_agreement"]
+__all__ += [
+    "attention_mass_share",
+    "chance_agreement",
+    "neighbour_agreement",
+    "plot_attention_heatmap",
+    "plot_embedding_2d",
+]

@@ -3,13 +3,15 @@ import matplotlib
 
 matplotlib.use("Agg")  # this test module draws off-screen; notebooks keep their inline backend
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import warnings
+
+import numpy as np
+import pytest
 
 pytest.importorskip("torchview")
 
-from din_tutorial import DIN, SequenceFeature, SparseFeature, visualize_model  # noqa: E402
-from din_tutorial import visualize as V  # noqa: E402
+from din_tutorial import DIN, SequenceFeature, SparseFeature, visualize_model
+from din_tutorial import visualize as V
 
 
 def small_din():
@@ -62,11 +64,18 @@ def test_plots_return_figures():
 
 
 def test_plot_dice_vs_prelu_at_zero_variance_without_warnings():
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # Var = 0 is the slider's minimum (PReLU's limit): no overflow warning
         fig = V.plot_dice_vs_prelu(alpha=0.25, mean=0.0, var=0.0)
     gate = fig.axes[1].lines[0]
     s = gate.get_xdata()
     np.testing.assert_allclose(gate.get_ydata()[np.abs(s) > 0.01], (s[np.abs(s) > 0.01] > 0).astype(float))
+
+
+def test_dice_gate_is_the_sigmoid_of_the_standardised_input_and_a_step_at_zero_variance():
+    s = np.linspace(-3, 3, 13)
+    assert np.allclose(V.dice_gate(s, 0.5, 2.0), 1 / (1 + np.exp(-(s - 0.5) / np.sqrt(2.0 + 1e-8))))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gate = V.dice_gate(np.array([-2.0, 2.0]), 0.0, 0.0)
+    assert gate.tolist() == [0.0, 1.0]
