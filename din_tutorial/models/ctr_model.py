@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ..features import PAD_ID, DenseFeature, SequenceFeature, SparseFeature
-from ..layers.embedding import EmbeddingLayer, FeatureConfigError, check_feature_names
+from ..layers.embedding import EmbeddingLayer, FeatureConfigError, _root_of, check_feature_names
 from ..layers.mlp import ACTIVATIONS
 
 #: The MLP head when ``mlp_params`` is not given (the official code's 200-80 with Dice).
@@ -104,6 +104,7 @@ class CTRModel(nn.Module):
     def _check_features(self, require_concat_history: bool, model_name: str) -> None:
         hist, targ = self.history_features, self.target_features
         check_feature_names(self.features + targ + hist)
+        by_name = {f.name: f for f in self.features + targ + hist}
         if not hist:
             raise FeatureConfigError(
                 f"{model_name} needs at least one history feature, e.g. SequenceFeature('hist_item_id', ..., "
@@ -130,21 +131,21 @@ class CTRModel(nn.Module):
                     f"history feature {h.name!r} has pooling={h.pooling!r}; {model_name}'s activation unit needs every "
                     f"behaviour, so set pooling='concat'"
                 )
-            # a history that shares another *target's* table is paired with the wrong target (lists out of order)
-            h_table = getattr(h, "shared_with", None)
-            t_table = getattr(t, "shared_with", None) or t.name
-            other_targets = {getattr(o, "shared_with", None) or o.name for o in targ if o is not t}
-            if h_table is not None and h_table != t_table and h_table in other_targets:
-                raise FeatureConfigError(
-                    f"history feature {h.name!r} shares the embedding of {h_table!r} but is paired with target feature "
-                    f"{t.name!r} (embedding {t_table!r}); the activation unit compares each behaviour with the target "
-                    f"of the same position, so list target_features in the order of history_features "
-                    f"(here {[getattr(f, 'shared_with', None) or f.name for f in hist]})"
-                )
             if h.embed_dim != t.embed_dim:
                 raise FeatureConfigError(
                     f"history feature {h.name!r} (embed_dim={h.embed_dim}) is paired with target feature {t.name!r} "
                     f"(embed_dim={t.embed_dim}); paired features must have the same embed_dim"
+                )
+        # a history reading another *target's* table is paired with the wrong target (lists out of order)
+        target_roots = [_root_of(t, by_name) for t in targ]
+        for h, t, t_root in zip(hist, targ, target_roots):
+            h_root = _root_of(h, by_name)
+            if h_root != t_root and h_root in target_roots:
+                raise FeatureConfigError(
+                    f"history feature {h.name!r} shares the embedding of {h_root!r} but is paired with target feature "
+                    f"{t.name!r} (embedding {t_root!r}); the activation unit compares each behaviour with the target "
+                    f"of the same position, so list target_features in the order of history_features "
+                    f"(here {[_root_of(f, by_name) for f in hist]})"
                 )
         for f in self.features:
             if isinstance(f, SequenceFeature) and f.pooling == "concat":
