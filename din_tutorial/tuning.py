@@ -27,10 +27,10 @@ _BASE_MAX_LEN = 50
 _BASE_ATTENTION = (32, 16)
 
 
-def _check_values(name: str, values, kind) -> list:
+def _check_values(name: str, values, example: str) -> list:
     values = list(values)
     if not values:
-        raise ValueError(f"tuning_grid: {name} is empty; give at least one value, e.g. {name}={kind}")
+        raise ValueError(f"tuning_grid: {name} is empty; give at least one value, e.g. {name}={example}")
     return values
 
 
