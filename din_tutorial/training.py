@@ -206,7 +206,8 @@ class CTRTrainer:
             self.history.append(record)
             score = record.get("val_auc", -train_loss)  # without validation data: the lowest training loss
             if self.verbose:
-                shown = ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k not in ("epoch",))
+                shown = ", ".join(f"{k} {v}" if isinstance(v, int) else f"{k} {v:.4f}"
+                                  for k, v in record.items() if k != "epoch")
                 print(f"epoch {epoch}: {shown}")
             if score > self.best_auc:
                 self.best_auc, self.best_epoch, stale = score, epoch, 0
