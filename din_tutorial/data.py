@@ -104,18 +104,19 @@ def validate_log(data, user_col: str, item_col: str, time_col: str, item_attribu
 
 
 # ---------------------------------------------------------------------------- sequences
-def _history_matrix(values: np.ndarray, target_pos: np.ndarray, hist_len: np.ndarray, max_len: int) -> np.ndarray:
+def _history_matrix(values: np.ndarray, first_row: np.ndarray, is_pad: np.ndarray, max_len: int) -> np.ndarray:
     """Histories as a ``(n_samples, max_len)`` matrix: oldest first, real steps then ``PAD_ID``.
 
     ``values`` is a column of the log sorted by (user, time); a sample whose target sits at
-    row ``p`` with ``h`` earlier behaviours kept has history rows ``p - h .. p - 1``.
+    row ``p`` with ``h`` earlier behaviours kept has history rows ``p - h .. p - 1``, so its
+    matrix row is the window of ``max_len`` rows that starts at ``first_row = p - h``, with
+    the steps from ``h`` on (the target and later rows: ``is_pad``) overwritten by padding.
+    Copying whole windows (a row gather from a strided view) is several times faster than
+    gathering ``n_samples * max_len`` single elements.
     """
-    steps = np.arange(max_len, dtype=np.int64)
-    rows = (target_pos - hist_len)[:, None] + steps  # (n_samples, max_len) row numbers in the sorted log
-    valid = steps < hist_len[:, None]
-    np.clip(rows, 0, len(values) - 1, out=rows)
-    out = values[rows]
-    out[~valid] = PAD_ID
+    padded = np.concatenate([values.astype(np.int64, copy=False), np.full(max_len, PAD_ID, dtype=np.int64)])
+    out = np.lib.stride_tricks.sliding_window_view(padded, max_len)[first_row]
+    np.putmask(out, is_pad, PAD_ID)
     return out
 
 
@@ -315,9 +316,9 @@ def generate_seq_feature(
 
         # Histories are cut from the sorted log once, already in the samples' final order.
         hist_len = np.minimum(pos_in_user[sample_row], max_len)
-        hist = {item_col: _history_matrix(items, sample_row, hist_len, max_len)}
-        for c, a in attrs.items():
-            hist[c] = _history_matrix(a, sample_row, hist_len, max_len)
+        first_row = sample_row - hist_len
+        is_pad = np.arange(max_len) >= hist_len[:, None]
+        hist = {c: _history_matrix(a, first_row, is_pad, max_len) for c, a in {item_col: items, **attrs}.items()}
 
         cols: dict[str, object] = {user_col: users[sample_row], item_col: target_item}
         for c in item_attribute_cols:
@@ -352,13 +353,15 @@ def df_to_dict(data: pd.DataFrame) -> dict[str, np.ndarray]:
     for col in data.columns:
         s = data[col]
         if _is_sequence_column(s):
-            lengths = {len(v) for v in s.to_numpy()}
-            if len(lengths) != 1:
+            values = s.to_numpy()
+            lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+            if (lengths != lengths[0]).any():
                 raise ValueError(
-                    f"column {col!r} holds sequences of different lengths {sorted(lengths)[:5]}; "
+                    f"column {col!r} holds sequences of different lengths {np.unique(lengths)[:5].tolist()}; "
                     f"pad them to one length with PAD_ID ({PAD_ID}), as generate_seq_feature does"
                 )
-            out[col] = np.stack(s.to_numpy()).astype(np.int64, copy=False)
+            # One concatenation then a reshape: several times faster than np.stack on many small rows.
+            out[col] = np.concatenate(values).astype(np.int64, copy=False).reshape(len(values), int(lengths[0]))
         else:
             out[col] = s.to_numpy()
     return out
