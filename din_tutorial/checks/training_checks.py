@@ -10,7 +10,6 @@ matched and, on a mismatch, raises ExerciseFailed with a hint (never the answer)
 """
 from __future__ import annotations
 
-import copy
 import math
 import tempfile
 
@@ -97,7 +96,6 @@ def _reference_step(model, x, y, optimizer):
 
 
 def _variant(kind: str):
-    import torch
     import torch.nn.functional as F
 
     def step(model, x, y, optimizer):
