@@ -265,3 +265,15 @@ def test_data_generator_split_ratio_and_errors():
         DataGenerator(x, np.arange(100)).generate_dataloader()
     with pytest.raises(TypeError, match="input 's' has dtype"):
         DataGenerator({"s": np.array(["a", "b"], dtype=object)}, [0, 1]).generate_dataloader(split_ratio=(0.5, 0.5))
+
+
+def test_df_to_dict_stacks_user_built_sequences_and_names_a_ragged_column():
+    # lists of python ints (a frame a learner builds by hand) become one int64 matrix, row order kept
+    frame = pd.DataFrame({"user_id": [3, 1], "hist_item_id": [[5, 6, PAD_ID], [7, PAD_ID, PAD_ID]]})
+    x = df_to_dict(frame)
+    assert x["hist_item_id"].dtype == np.int64
+    assert x["hist_item_id"].tolist() == [[5, 6, PAD_ID], [7, PAD_ID, PAD_ID]]
+    assert x["user_id"].tolist() == [3, 1]
+    ragged = pd.DataFrame({"hist_item_id": [np.array([1, 2, 3]), np.array([4, 5])]})
+    with pytest.raises(ValueError, match=r"'hist_item_id' holds sequences of different lengths \[2, 3\].*PAD_ID"):
+        df_to_dict(ragged)
