@@ -61,7 +61,6 @@ def main() -> None:
     if args.rechub_python:
         path = Path(tempfile.mkdtemp()) / "log.csv"
         log.to_csv(path, index=False)
-    train = val = test = None
     for _ in range(args.repeats):  # A B A B: both see the same machine load
         train = val = test = None  # free the previous repeat's frames first (about 2 GB), untimed
         gc.collect()
