@@ -187,12 +187,7 @@ class ActivationUnit(nn.Module):
         Returns:
             ``(batch, D)`` the weighted sum (and the weights); equal to :meth:`forward` on the padded input.
         """
-        w_q, w_kp = self._split_first()
-        q_part = F.linear(query, w_q, self.first.bias)  # (batch, H): once per sample
-        d = keys.shape[1]
-        per_step = torch.cat([query, q_part], dim=1).index_select(0, steps.rows)  # (N, D + H): one gather
-        kp = torch.cat([keys, per_step[:, :d] * keys], dim=1)  # (N, 2D): [k, q * k]
-        h = torch.addmm(per_step[:, d:], kp, w_kp.t())  # (N, H)
+        h = _PackedFirstLayer.apply(query, keys, self.first.weight, self.first.bias, steps.rows)  # (N, H)
         s = self._hidden_to_score(h, None)  # (N,): only real steps, so Dice needs no mask
         dense = None
         if self.use_softmax:
@@ -201,7 +196,68 @@ class ActivationUnit(nn.Module):
             mask = mask.reshape(steps.batch_size, steps.seq_len)
             dense = self.weights_from_scores(steps.scatter(s), mask)  # (batch, L)
             s = steps.gather(dense)  # (N,)
-        pooled = keys.new_zeros(steps.batch_size, keys.shape[1]).index_add(0, steps.rows, s.unsqueeze(1) * keys)
+        pooled = _PackedWeightedSum.apply(s, keys, steps.rows, steps.batch_size)  # (batch, D)
         if not return_weights:
             return pooled
         return pooled, (dense if dense is not None else steps.scatter(s))
+
+
+class _PackedFirstLayer(torch.autograd.Function):
+    """The activation unit's first layer over the real steps, forward and backward written out.
+
+    ``h = (W1 + W3) q[rows] + b + (W2 - W3) k + W4 (q[rows] * k)``: the same values and gradients
+    as autograd through :meth:`ActivationUnit.first_layer` (``tests/test_layers_activation_unit.py``
+    compares them), with the query terms computed once per sample and their gradients summed back
+    per sample in one ``index_add``. Written out because at batch 256 autograd's bookkeeping
+    (slicing the weight, zero-filling ``(N, D + H)`` slice gradients) cost as much as the arithmetic.
+    """
+
+    @staticmethod
+    def forward(ctx, query, keys, weight, bias, rows):
+        d = keys.shape[1]
+        w = weight.view(weight.shape[0], 4, d)  # (H, 4, D): W1 W2 W3 W4
+        w_q = w[:, 0] + w[:, 2]  # (H, D)
+        w_kp = torch.cat([w[:, 1] - w[:, 2], w[:, 3]], dim=1)  # (H, 2D), for [k, q * k]
+        q_part = torch.addmm(bias, query, w_q.t())  # (batch, H): once per sample
+        q_rows = query.index_select(0, rows)  # (N, D)
+        kp = torch.cat([keys, q_rows * keys], dim=1)  # (N, 2D)
+        h = torch.addmm(q_part.index_select(0, rows), kp, w_kp.t())  # (N, H)
+        ctx.save_for_backward(query, q_rows, kp, w_q, w_kp, rows)
+        return h
+
+    @staticmethod
+    def backward(ctx, grad_h):
+        query, q_rows, kp, w_q, w_kp, rows = ctx.saved_tensors
+        d = q_rows.shape[1]
+        grad_h = grad_h.contiguous()
+        grad_kp = grad_h.mm(w_kp)  # (N, 2D): d/d[k, q * k]
+        grad_prod = grad_kp[:, d:]
+        grad_keys = torch.addcmul(grad_kp[:, :d], grad_prod, q_rows)  # through k and through q * k
+        # per-sample sums of the per-step gradients of q (through q * k) and of q_part
+        per_step = torch.cat([grad_prod * kp[:, :d], grad_h], dim=1)  # (N, D + H)
+        per_sample = per_step.new_zeros(query.shape[0], per_step.shape[1]).index_add_(0, rows, per_step)
+        grad_q_part = per_sample[:, d:]  # (batch, H)
+        grad_query = torch.addmm(per_sample[:, :d], grad_q_part, w_q)  # (batch, D)
+        grad_w_q = grad_q_part.t().mm(query)  # (H, D)
+        grad_w_kp = grad_h.t().mm(kp)  # (H, 2D)
+        grad_w_k, grad_w_p = grad_w_kp[:, :d], grad_w_kp[:, d:]
+        # back to [W1 W2 W3 W4]: W1 and W3 enter through w_q = W1 + W3, W2 and W3 through w_k = W2 - W3
+        grad_weight = torch.cat([grad_w_q, grad_w_k, grad_w_q - grad_w_k, grad_w_p], dim=1)
+        return grad_query, grad_keys, grad_weight, grad_q_part.sum(0), None
+
+
+class _PackedWeightedSum(torch.autograd.Function):
+    """``pooled[b] = sum over the real steps j of sample b of s_j * k_j``, backward written out."""
+
+    @staticmethod
+    def forward(ctx, s, keys, rows, batch_size):
+        ctx.save_for_backward(s, keys, rows)
+        return keys.new_zeros(batch_size, keys.shape[1]).index_add_(0, rows, s.unsqueeze(1) * keys)
+
+    @staticmethod
+    def backward(ctx, grad):
+        s, keys, rows = ctx.saved_tensors
+        grad_rows = grad.contiguous().index_select(0, rows)  # (N, D)
+        grad_s = (grad_rows * keys).sum(1) if ctx.needs_input_grad[0] else None
+        grad_keys = grad_rows.mul_(s.unsqueeze(1)) if ctx.needs_input_grad[1] else None
+        return grad_s, grad_keys, None, None
