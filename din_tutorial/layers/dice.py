@@ -104,7 +104,7 @@ class _DiceTraining(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, alpha, scale, running_mean, running_var, momentum, eps):
         xhat, mean, invstd = torch.native_batch_norm(x, None, None, running_mean, running_var, True, momentum, eps)
-        p = torch.sigmoid(xhat)  # (N, C)
+        p = xhat.sigmoid_()  # (N, C); xhat is not needed again
         gate = torch.addcmul(alpha, p, 1.0 - alpha)  # alpha + (1 - alpha) * p
         if scale is not None:
             gate.mul_(scale)
@@ -119,8 +119,10 @@ class _DiceTraining(torch.autograd.Function):
         grad_gate = grad * x  # dL/d(gate), before the dropout scale
         if scale is not None:
             grad_gate.mul_(scale)
-        grad_alpha = grad_gate.sum(0) - (grad_gate * p).sum(0)  # sum of dL/dgate * (1 - p)
-        grad_xhat = torch.ops.aten.sigmoid_backward(grad_gate, p).mul_(1.0 - alpha)
+        # gate = alpha + (1 - alpha) * p: d gate / d alpha = 1 - p, d gate / d xhat = (1 - alpha) * p * (1 - p)
+        u = torch.addcmul(grad_gate, grad_gate, p, value=-1.0)  # dL/dgate * (1 - p)
+        grad_alpha = u.sum(0)
+        grad_xhat = u.mul_(p).mul_(1.0 - alpha)
         grad_bn = torch.ops.aten.native_batch_norm_backward(
             grad_xhat, x, None, running_mean, running_var, mean, invstd, True, ctx.eps, [True, False, False]
         )[0]
