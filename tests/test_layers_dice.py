@@ -67,6 +67,12 @@ def test_eval_mode_uses_moving_averages():
     want = paper_dice(x.double().numpy(), d.alpha.detach().double().numpy(),
                       d.running_mean.double().numpy(), d.running_var.double().numpy())
     np.testing.assert_allclose(y.detach().numpy(), want, rtol=1e-5, atol=1e-6)
+    # without autograd (prediction) Dice takes an in-place path: the same values, and x is left as it was
+    x_before = x.clone()
+    with torch.inference_mode():
+        np.testing.assert_allclose(d(x).numpy(), want, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(d(x.reshape(4, 16, 5)).reshape(64, 5).numpy(), want, rtol=1e-5, atol=1e-6)
+    assert torch.equal(x, x_before)
     # eval does not touch the statistics and is the same for a batch of one
     before = d.running_mean.clone()
     np.testing.assert_allclose(d(x[:1]).detach().numpy(), want[:1], rtol=1e-5, atol=1e-6)

@@ -59,9 +59,18 @@ class Dice(nn.Module):
                 scale = None if out_scale is None else out_scale.reshape(flat.shape)
                 y = _DiceTraining.apply(flat, self.alpha, scale, self.running_mean, self.running_var, self.momentum, self.eps)
                 return y.reshape(x.shape)
+        if not self.training and out_scale is None and not torch.is_grad_enabled() and not is_tracing():
+            return self._eval_no_grad(x)
         p = torch.sigmoid(self.normalize(x, mask))  # (..., C) in (0, 1)
         y = x * (self.alpha + (1.0 - self.alpha) * p)  # p*s + (1-p)*alpha*s with one product by s
         return y if out_scale is None else y * out_scale
+
+    def _eval_no_grad(self, x: Tensor) -> Tensor:
+        """The eval-mode formula in four passes over ``x``, reusing one buffer (no autograd, so in place)."""
+        a = torch.rsqrt(self.running_var + self.eps)  # (C,)
+        p = torch.addcmul(-self.running_mean * a, x, a).sigmoid_()  # p(s), with (s - E) / sqrt(Var + eps) = s*a - E*a
+        gate = torch.addcmul(self.alpha, p, 1.0 - self.alpha, out=p)  # alpha + (1 - alpha) * p
+        return gate.mul_(x)
 
     def normalize(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """``(s - E[s]) / sqrt(Var[s] + eps)``: batch statistics in training (updating the moving
