@@ -217,30 +217,29 @@ class _PackedFirstLayer(torch.autograd.Function):
         d = keys.shape[1]
         w = weight.view(weight.shape[0], 4, d)  # (H, 4, D): W1 W2 W3 W4
         w_q = w[:, 0] + w[:, 2]  # (H, D)
-        w_kp = torch.cat([w[:, 1] - w[:, 2], w[:, 3]], dim=1)  # (H, 2D), for [k, q * k]
+        w_k, w_p = w[:, 1] - w[:, 2], w[:, 3]  # (H, D) each, for k and for q * k
         q_part = torch.addmm(bias, query, w_q.t())  # (batch, H): once per sample
         q_rows = query.index_select(0, rows)  # (N, D)
-        kp = torch.cat([keys, q_rows * keys], dim=1)  # (N, 2D)
-        h = torch.addmm(q_part.index_select(0, rows), kp, w_kp.t())  # (N, H)
-        ctx.save_for_backward(query, q_rows, kp, w_q, w_kp, rows)
+        qk = q_rows * keys  # (N, D)
+        h = torch.addmm(q_part.index_select(0, rows), keys, w_k.t()).addmm_(qk, w_p.t())  # (N, H)
+        ctx.save_for_backward(query, q_rows, keys, qk, w_q, w_k, w_p, rows)
         return h
 
     @staticmethod
     def backward(ctx, grad_h):
-        query, q_rows, kp, w_q, w_kp, rows = ctx.saved_tensors
+        query, q_rows, keys, qk, w_q, w_k, w_p, rows = ctx.saved_tensors
         d = q_rows.shape[1]
         grad_h = grad_h.contiguous()
-        grad_kp = grad_h.mm(w_kp)  # (N, 2D): d/d[k, q * k]
-        grad_prod = grad_kp[:, d:]
-        grad_keys = torch.addcmul(grad_kp[:, :d], grad_prod, q_rows)  # through k and through q * k
+        grad_qk = grad_h.mm(w_p)  # (N, D): d/d(q * k)
+        grad_keys = grad_h.mm(w_k).addcmul_(grad_qk, q_rows)  # through k and through q * k
         # per-sample sums of the per-step gradients of q (through q * k) and of q_part
-        per_step = torch.cat([grad_prod * kp[:, :d], grad_h], dim=1)  # (N, D + H)
+        per_step = torch.cat([grad_qk.mul_(keys), grad_h], dim=1)  # (N, D + H)
         per_sample = per_step.new_zeros(query.shape[0], per_step.shape[1]).index_add_(0, rows, per_step)
         grad_q_part = per_sample[:, d:]  # (batch, H)
         grad_query = torch.addmm(per_sample[:, :d], grad_q_part, w_q)  # (batch, D)
         grad_w_q = grad_q_part.t().mm(query)  # (H, D)
-        grad_w_kp = grad_h.t().mm(kp)  # (H, 2D)
-        grad_w_k, grad_w_p = grad_w_kp[:, :d], grad_w_kp[:, d:]
+        grad_w_k = grad_h.t().mm(keys)  # (H, D)
+        grad_w_p = grad_h.t().mm(qk)  # (H, D)
         # back to [W1 W2 W3 W4]: W1 and W3 enter through w_q = W1 + W3, W2 and W3 through w_k = W2 - W3
         grad_weight = torch.cat([grad_w_q, grad_w_k, grad_w_q - grad_w_k, grad_w_p], dim=1)
         return grad_query, grad_keys, grad_weight, grad_q_part.sum(0), None
