@@ -79,6 +79,44 @@ def test_ids_are_used_as_given():
     torch.testing.assert_close(emb.lookup("item_id", ids), emb.table("item_id").weight[ids])
 
 
+def test_check_batch_reports_the_inputs_that_hold_padding_and_lookups_without_it_agree():
+    emb = EmbeddingLayer(features())
+    x = batch()
+    assert emb.check_batch(x, [f.name for f in features()]) == {"hist_item_id", "tags"}
+    x["item_id"] = torch.tensor([1, PAD_ID, 0])  # an unknown candidate: padding in a sparse feature
+    assert emb.check_batch(x, [f.name for f in features()]) == {"item_id", "hist_item_id", "tags"}
+    out = emb.lookup("item_id", x["item_id"])
+    assert torch.all(out[1] == 0)
+    torch.testing.assert_close(out[[0, 2]], emb.lookup("item_id", x["item_id"][[0, 2]], padded=False))
+
+
+def test_a_model_treats_padding_in_a_profile_or_target_feature_as_the_zero_row():
+    """The lookups skip the padding step only for inputs the batch check found free of PAD_ID."""
+    from din_tutorial import DIN
+
+    feats = [SparseFeature("user_id", 10, 4)]
+    model = DIN(feats, [features()[2]], [features()[1]], mlp_params={"dims": [8]}, attention_mlp={"dims": [4]}).eval()
+    x = {"user_id": torch.tensor([PAD_ID, 9, 3]), "item_id": torch.tensor([1, PAD_ID, 0]),
+         "hist_item_id": batch()["hist_item_id"]}
+    with torch.no_grad():
+        got = model(x)
+        model.embedding.table("user_id").weight[10].fill_(5.0)  # the padding row must be read as zeros...
+        model.embedding.table("item_id").weight[20].fill_(5.0)
+        changed = model(x)
+    assert not torch.allclose(got, changed)  # ...so rows with PAD_ID do read it (sanity of the test itself)
+    with torch.no_grad():
+        model.embedding.table("user_id").weight[10].zero_()
+        model.embedding.table("item_id").weight[20].zero_()
+        z_user = torch.zeros(1, 4)
+        z_item = torch.zeros(1, 6)
+        want = torch.sigmoid(model.mlp(torch.cat([
+            torch.cat([z_user, model.embedding.table("user_id").weight[[9, 3]]]),
+            torch.cat([model.embedding.table("item_id").weight[[1]], z_item, model.embedding.table("item_id").weight[[0]]]),
+            model._interest(x, model._target_parts(x))[0][0],
+        ], dim=1)).squeeze(-1))
+    torch.testing.assert_close(got, want)
+
+
 @pytest.mark.parametrize(
     "change,error,pattern",
     [

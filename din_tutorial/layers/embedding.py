@@ -148,10 +148,15 @@ class EmbeddingLayer(nn.Module):
         """Index of the padding row of the table of feature ``name``."""
         return self.table(name).padding_idx
 
-    def lookup(self, name: str, ids: Tensor) -> Tensor:
-        """Embed ``ids`` (any shape) of feature ``name``; :data:`PAD_ID` gives the zero row. Shape ``ids.shape + (dim,)``."""
+    def lookup(self, name: str, ids: Tensor, padded: bool = True) -> Tensor:
+        """Embed ``ids`` (any shape) of feature ``name``; :data:`PAD_ID` gives the zero row. Shape ``ids.shape + (dim,)``.
+
+        ``padded=False`` promises that ``ids`` holds no :data:`PAD_ID` (as :meth:`check_batch` reports),
+        which skips mapping padding to the padding row.
+        """
         table = self.table(name)
-        ids = torch.where(ids == PAD_ID, table.padding_idx, ids)
+        if padded:
+            ids = torch.where(ids == PAD_ID, table.padding_idx, ids)
         return table(ids)
 
     def forward(self, x: Mapping[str, Tensor], names: Iterable[str] | None = None) -> dict[str, Tensor]:
@@ -179,14 +184,18 @@ class EmbeddingLayer(nn.Module):
         raise ValueError(f"feature {name!r}: pooling {mode!r} cannot be reduced to one vector; use 'sum' or 'mean'")
 
     # ------------------------------------------------------------------ checks
-    def check_batch(self, x: Mapping[str, Tensor], names: Sequence[str]) -> None:
+    def check_batch(self, x: Mapping[str, Tensor], names: Sequence[str]) -> set[str] | None:
         """Check that ``x`` has every key in ``names`` with the right shape, dtype and ids in range.
 
         Raises :class:`MissingInputError` (a ``KeyError``) or :class:`InputError` (a ``ValueError``)
-        naming the feature. Two reductions per feature; skipped while tracing for export.
+        naming the feature. One reduction per feature; skipped while tracing for export.
+
+        Returns the names of the id inputs that hold :data:`PAD_ID` (``None`` while tracing: unknown),
+        so lookups of the others can skip the padding step.
         """
         if is_tracing():
-            return
+            return None
+        padded: set[str] = set()
         if not isinstance(x, Mapping):
             raise InputError(f"a batch must be a dict of tensors keyed by feature name, got {type(x).__name__}")
         batch, first = None, None
@@ -224,6 +233,8 @@ class EmbeddingLayer(nn.Module):
                 continue
             lo, hi = torch.aminmax(v)
             lo, hi = int(lo), int(hi)
+            if lo == PAD_ID:
+                padded.add(name)
             if hi >= f.vocab_size or (lo < 0 and lo != PAD_ID):
                 bad = hi if hi >= f.vocab_size else lo
                 raise InputError(
@@ -231,3 +242,4 @@ class EmbeddingLayer(nn.Module):
                     f"0 .. vocab_size - 1, and {PAD_ID} marks padding. Set vocab_size to the largest id + 1 over "
                     f"all splits (data[{name!r}].max() + 1)"
                 )
+        return padded

@@ -173,12 +173,18 @@ class CTRModel(nn.Module):
                 )
 
     # --------------------------------------------------------------- inputs
-    def check_inputs(self, x: Mapping[str, Tensor]) -> None:
-        """Raise a clear error when batch ``x`` misses a key or has an id out of range (no-op while exporting)."""
-        self.embedding.check_batch(x, self.input_names)
+    def check_inputs(self, x: Mapping[str, Tensor]) -> set[str] | None:
+        """Raise a clear error when batch ``x`` misses a key or has an id out of range (no-op while exporting).
 
-    def _profile_parts(self, x: Mapping[str, Tensor]) -> list[Tensor]:
-        """``(batch, dim)`` vectors of the profile/context features, in the order of ``features``."""
+        Returns the names of the inputs that hold padding (``None`` while exporting: unknown).
+        """
+        return self.embedding.check_batch(x, self.input_names)
+
+    def _profile_parts(self, x: Mapping[str, Tensor], padded: set[str] | None = None) -> list[Tensor]:
+        """``(batch, dim)`` vectors of the profile/context features, in the order of ``features``.
+
+        ``padded``: the inputs that may hold padding (from :meth:`check_inputs`; ``None``: any of them).
+        """
         out = []
         for f in self.features:
             v = x[f.name]
@@ -187,11 +193,13 @@ class CTRModel(nn.Module):
             elif isinstance(f, SequenceFeature):
                 out.append(self.embedding.pool(f.name, v, f.pooling))  # (batch, dim)
             else:
-                out.append(self.embedding.lookup(f.name, v))  # (batch, dim)
+                out.append(self.embedding.lookup(f.name, v, padded is None or f.name in padded))  # (batch, dim)
         return out
 
-    def _target_parts(self, x: Mapping[str, Tensor]) -> list[Tensor]:
-        return [self.embedding.lookup(f.name, x[f.name]) for f in self.target_features]  # each (batch, dim)
+    def _target_parts(self, x: Mapping[str, Tensor], padded: set[str] | None = None) -> list[Tensor]:
+        return [
+            self.embedding.lookup(f.name, x[f.name], padded is None or f.name in padded) for f in self.target_features
+        ]  # each (batch, dim)
 
     def _interest(
         self, x: Mapping[str, Tensor], targets: list[Tensor], return_weights: bool = False
@@ -202,10 +210,10 @@ class CTRModel(nn.Module):
 
     def logits(self, x: Mapping[str, Tensor]) -> Tensor:
         """Click logits ``(batch,)`` (no sigmoid), after checking the batch."""
-        self.check_inputs(x)
-        targets = self._target_parts(x)
+        padded = self.check_inputs(x)
+        targets = self._target_parts(x, padded)
         interest, _ = self._interest(x, targets)
-        z = torch.cat(self._profile_parts(x) + targets + interest, dim=1)  # (batch, mlp input)
+        z = torch.cat(self._profile_parts(x, padded) + targets + interest, dim=1)  # (batch, mlp input)
         return self.mlp(z).squeeze(-1)
 
     def forward(self, x: Mapping[str, Tensor]) -> Tensor:

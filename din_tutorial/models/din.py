@@ -108,11 +108,11 @@ class DIN(CTRModel):
         self.pack_history = True
 
     # --------------------------------------------------------------- inputs
-    def check_inputs(self, x: Mapping[str, Tensor]) -> None:
+    def check_inputs(self, x: Mapping[str, Tensor]) -> set[str] | None:
         """Also checks that the history features are padded at the same positions."""
-        super().check_inputs(x)
+        padded = super().check_inputs(x)
         if is_tracing() or len(self.history_features) < 2:
-            return
+            return padded
         first = self.history_features[0].name
         pad = x[first] == PAD_ID
         for h in self.history_features[1:]:
@@ -121,6 +121,7 @@ class DIN(CTRModel):
                     f"history features {first!r} and {h.name!r} must have the same shape and padding "
                     f"(PAD_ID={PAD_ID} at the same positions): they describe the same behaviours"
                 )
+        return padded
 
     # --------------------------------------------------------------- attention
     def _interest(
