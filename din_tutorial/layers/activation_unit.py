@@ -57,7 +57,7 @@ class PackedSteps(NamedTuple):
 
     def gather(self, ids: Tensor) -> Tensor:
         """The real steps of a ``(batch, seq_len)`` tensor, ``(N,)``."""
-        return ids.reshape(-1)[self.pos]
+        return ids.reshape(-1).index_select(0, self.pos)
 
     def scatter(self, values: Tensor) -> Tensor:
         """Put ``(N,)`` per-step values back into a ``(batch, seq_len)`` tensor, 0 on padding."""
