@@ -23,7 +23,8 @@ torch-rechub (its convention), PAD_ID for ours. Both use the same slicing loader
 Both train with ``torch.optim.Adam(lr=1e-3, weight_decay=1e-5, fused=True)``.
 
 Each (library, batch size) runs in a fresh process; the rounds alternate libraries (A B A B)
-and the JSON gives medians. With two threads, another busy process on the machine can slow
+and the JSON gives medians over three rounds, and the ratios of each round (their spread is the
+noise of the machine). With two threads, another busy process on the machine can slow
 torch a lot: the load average is recorded before and after.
 
     .venv/bin/python benchmarks/model_speed.py                 # full run (a few minutes)
@@ -241,7 +242,7 @@ def main(argv=None) -> dict:
     p.add_argument("--eval-steps", type=int, default=20, help=argparse.SUPPRESS)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=2, help="A B rounds per measurement (medians are reported)")
+    p.add_argument("--rounds", type=int, default=3, help="A B rounds per measurement (medians are reported)")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[2048, 256])
     p.add_argument("--rechub-python", default=DEFAULT_RECHUB, help="python of a venv with torch-rechub 0.9.0, or 'none'")
     p.add_argument("--quick", action="store_true", help="fewer steps and one round (a smoke test, not a measurement)")
@@ -267,12 +268,12 @@ def main(argv=None) -> dict:
     load_before = os.getloadavg()
     started = time.time()
     rows: list[dict] = []
-    for _ in range(args.rounds):
+    for rnd in range(args.rounds):
         for b in args.batch_sizes:
-            rows.append(_run_worker(sys.executable, "ours", "seed", b, args))
+            rows.append({**_run_worker(sys.executable, "ours", "seed", b, args), "round": rnd})
             if have_rechub:
-                rows.append(_run_worker(args.rechub_python, "rechub", "rechub-compatible", b, args))
-                rows.append(_run_worker(sys.executable, "ours", "rechub-compatible", b, args))
+                rows.append({**_run_worker(args.rechub_python, "rechub", "rechub-compatible", b, args), "round": rnd})
+                rows.append({**_run_worker(sys.executable, "ours", "rechub-compatible", b, args), "round": rnd})
 
     import torch
 
@@ -297,6 +298,15 @@ def main(argv=None) -> dict:
                 o["train_with_loader"] / r["train_with_own_loader"], 2)
             ratios[f"batch_{b}"]["seed_config_train_with_loader_vs_its_own_loader"] = round(
                 results["ours/seed"][f"batch_{b}"]["train_with_loader"] / r["train_with_own_loader"], 2)
+    # the same ratios round by round (each round runs both libraries back to back): the spread shows the noise
+    by_round = {}
+    if have_rechub:
+        for b in args.batch_sizes:
+            per = []
+            for rnd in range(args.rounds):
+                pick = {r["lib"]: r for r in rows if r["round"] == rnd and r["batch"] == b and r["config"] == "rechub-compatible"}
+                per.append({k: round(pick["ours"][k] / pick["rechub"][k], 2) for k in keys[:4]})
+            by_round[f"batch_{b}"] = per
     report = {
         "benchmark": "model_speed",
         "unit": ("samples per second (median of 5 timed blocks per worker, then median over rounds); "
@@ -318,6 +328,7 @@ def main(argv=None) -> dict:
         "torch_rechub": rechub_note if not have_rechub else f"torch-rechub {rechub_note} in {args.rechub_python}",
         "results": results,
         "speedup_vs_torch_rechub": ratios or None,
+        "speedup_vs_torch_rechub_by_round": by_round or None,
     }
     print(json.dumps(report, indent=2))
     return report
