@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ._derived import derived
 from .mlp import MLP, Dropout, activate_and_drop, make_activation
 
 
@@ -187,7 +188,11 @@ class ActivationUnit(nn.Module):
         Returns:
             ``(batch, D)`` the weighted sum (and the weights); equal to :meth:`forward` on the padded input.
         """
-        h = _PackedFirstLayer.apply(query, keys, self.first.weight, self.first.bias, steps.rows)  # (N, H)
+        if torch.is_grad_enabled():
+            h = _PackedFirstLayer.apply(query, keys, self.first.weight, self.first.bias, steps.rows)  # (N, H)
+        else:  # prediction: the split weights are kept between calls
+            w_q, w_k, w_p = derived(self, "split", (self.first.weight,), lambda: _split_weight(self.first.weight, keys.shape[1]))
+            h = _packed_first_layer(query, keys, w_q, w_k, w_p, self.first.bias, steps.rows)[0]
         s = self._hidden_to_score(h, None)  # (N,): only real steps, so Dice needs no mask
         dense = None
         if self.use_softmax:
@@ -202,6 +207,21 @@ class ActivationUnit(nn.Module):
         return pooled, (dense if dense is not None else steps.scatter(s))
 
 
+def _split_weight(weight: Tensor, d: int) -> tuple[Tensor, Tensor, Tensor]:
+    """``W = [W1 W2 W3 W4]`` (``(H, 4D)``) -> ``W1 + W3`` (for q), ``W2 - W3`` (for k), ``W4`` (for q * k)."""
+    w = weight.view(weight.shape[0], 4, d)
+    return w[:, 0] + w[:, 2], w[:, 1] - w[:, 2], w[:, 3]
+
+
+def _packed_first_layer(query, keys, w_q, w_k, w_p, bias, rows) -> tuple[Tensor, Tensor, Tensor]:
+    """``h = (W1 + W3) q[rows] + b + (W2 - W3) k + W4 (q[rows] * k)``; also returns ``q[rows]`` and ``q[rows] * k``."""
+    q_part = torch.addmm(bias, query, w_q.t())  # (batch, H): once per sample
+    q_rows = query.index_select(0, rows)  # (N, D)
+    qk = q_rows * keys  # (N, D)
+    h = torch.addmm(q_part.index_select(0, rows), keys, w_k.t()).addmm_(qk, w_p.t())  # (N, H)
+    return h, q_rows, qk
+
+
 class _PackedFirstLayer(torch.autograd.Function):
     """The activation unit's first layer over the real steps, forward and backward written out.
 
@@ -214,14 +234,8 @@ class _PackedFirstLayer(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, query, keys, weight, bias, rows):
-        d = keys.shape[1]
-        w = weight.view(weight.shape[0], 4, d)  # (H, 4, D): W1 W2 W3 W4
-        w_q = w[:, 0] + w[:, 2]  # (H, D)
-        w_k, w_p = w[:, 1] - w[:, 2], w[:, 3]  # (H, D) each, for k and for q * k
-        q_part = torch.addmm(bias, query, w_q.t())  # (batch, H): once per sample
-        q_rows = query.index_select(0, rows)  # (N, D)
-        qk = q_rows * keys  # (N, D)
-        h = torch.addmm(q_part.index_select(0, rows), keys, w_k.t()).addmm_(qk, w_p.t())  # (N, H)
+        w_q, w_k, w_p = _split_weight(weight, keys.shape[1])
+        h, q_rows, qk = _packed_first_layer(query, keys, w_q, w_k, w_p, bias, rows)
         ctx.save_for_backward(query, q_rows, keys, qk, w_q, w_k, w_p, rows)
         return h
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ._derived import derived
 from ._tracing import is_tracing
 
 
@@ -67,10 +68,15 @@ class Dice(nn.Module):
 
     def _eval_no_grad(self, x: Tensor) -> Tensor:
         """The eval-mode formula in four passes over ``x``, reusing one buffer (no autograd, so in place)."""
-        a = torch.rsqrt(self.running_var + self.eps)  # (C,)
-        p = torch.addcmul(-self.running_mean * a, x, a).sigmoid_()  # p(s), with (s - E) / sqrt(Var + eps) = s*a - E*a
-        gate = torch.addcmul(self.alpha, p, 1.0 - self.alpha, out=p)  # alpha + (1 - alpha) * p
+        a, b, one_minus_alpha = derived(self, "eval", (self.running_mean, self.running_var, self.alpha), self._eval_constants)
+        p = torch.addcmul(b, x, a).sigmoid_()  # p(s), with (s - E) / sqrt(Var + eps) = s*a + b
+        gate = torch.addcmul(self.alpha, p, one_minus_alpha, out=p)  # alpha + (1 - alpha) * p
         return gate.mul_(x)
+
+    def _eval_constants(self) -> tuple[Tensor, Tensor, Tensor]:
+        """``a = 1 / sqrt(Var + eps)``, ``b = -E * a`` and ``1 - alpha``, each ``(C,)``."""
+        a = torch.rsqrt(self.running_var + self.eps)
+        return a, -self.running_mean * a, 1.0 - self.alpha
 
     def normalize(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """``(s - E[s]) / sqrt(Var[s] + eps)``: batch statistics in training (updating the moving
