@@ -191,7 +191,8 @@ class ActivationUnit(nn.Module):
         if torch.is_grad_enabled():
             h = _PackedFirstLayer.apply(query, keys, self.first.weight, self.first.bias, steps.rows)  # (N, H)
         else:  # prediction: the split weights are kept between calls
-            w_q, w_k, w_p = derived(self, "split", (self.first.weight,), lambda: _split_weight(self.first.weight, keys.shape[1]))
+            weight = self.first.weight
+            w_q, w_k, w_p = derived(self, "split", (weight,), lambda: _split_weight(weight, self.embed_dim))
             h = _packed_first_layer(query, keys, w_q, w_k, w_p, self.first.bias, steps.rows)[0]
         s = self._hidden_to_score(h, None)  # (N,): only real steps, so Dice needs no mask
         dense = None

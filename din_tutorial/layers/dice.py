@@ -68,7 +68,8 @@ class Dice(nn.Module):
 
     def _eval_no_grad(self, x: Tensor) -> Tensor:
         """The eval-mode formula in four passes over ``x``, reusing one buffer (no autograd, so in place)."""
-        a, b, one_minus_alpha = derived(self, "eval", (self.running_mean, self.running_var, self.alpha), self._eval_constants)
+        sources = (self.running_mean, self.running_var, self.alpha)
+        a, b, one_minus_alpha = derived(self, "eval", sources, self._eval_constants)
         p = torch.addcmul(b, x, a).sigmoid_()  # p(s), with (s - E) / sqrt(Var + eps) = s*a + b
         gate = torch.addcmul(self.alpha, p, one_minus_alpha, out=p)  # alpha + (1 - alpha) * p
         return gate.mul_(x)
