@@ -114,10 +114,8 @@ class ActivationUnit(nn.Module):
 
     def _split_first(self) -> tuple[Tensor, Tensor]:
         """``(W1 + W3)`` for the query, and ``[W2 - W3, W4]`` for ``[k, q * k]``."""
-        d = self.embed_dim
-        w = self.first.weight  # (H, 4D)
-        w1, w2, w3, w4 = w[:, :d], w[:, d : 2 * d], w[:, 2 * d : 3 * d], w[:, 3 * d :]
-        return w1 + w3, torch.cat([w2 - w3, w4], dim=1)  # (H, D), (H, 2D)
+        w_q, w_k, w_p = _split_weight(self.first.weight, self.embed_dim)
+        return w_q, torch.cat([w_k, w_p], dim=1)  # (H, D), (H, 2D)
 
     def first_layer(self, query: Tensor, keys: Tensor) -> Tensor:
         """Fast form of :meth:`first_layer_naive` (same weights, same result). ``-> (batch, L, H)``."""
