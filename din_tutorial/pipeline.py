@@ -147,8 +147,13 @@ def load_or_train(kind: str, prepared: Prepared, n_epoch: int = 3, seed: int = 2
                   cache_dir: str | Path = "saved/tutorial_models", verbose: bool = False, **model_kw):
     """A trained DIN or BaseModel for the notebooks that study one (06, 07, 08): loaded if cached, else trained.
 
-    The cache key covers the model kind and options, epochs, seed, the data's size and the
-    package version, so a change to any of them trains again. Returns ``(model, history)``.
+    The cache key is a hash of everything that changes the trained model: the model kind and
+    options (with the seed's defaults filled in), the epochs, the trainer's seed, optimiser and
+    patience, the *content* of the raw frame and of every loader's tensors (so the negatives of
+    ``neg_sampling``, ``max_len``, the split's seed and any changed value count), each loader's
+    batch size and shuffling, the source of the modules that build and train the model, and
+    the package and torch versions. The same inputs load; any change trains again. Returns
+    ``(model, history)``. Taught in notebooks/06_evaluation.ipynb.
     """
     import hashlib
 
@@ -157,10 +162,47 @@ def load_or_train(kind: str, prepared: Prepared, n_epoch: int = 3, seed: int = 2
     from . import __version__
     from .config import seed_everything
 
-    key_src = json.dumps([kind.lower(), n_epoch, seed, len(prepared.data), len(prepared.train),
-                          int(prepared.train_dl.x["hist_item_id"].shape[1]), sorted(prepared.vocab.items()),
-                          sorted((k, repr(v)) for k, v in model_kw.items()), __version__])
-    key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
+    h = hashlib.sha256()
+
+    def canon(v):  # a JSON-able form of a setting; tensors and arrays by their content, not their repr
+        if isinstance(v, dict):
+            return {str(k): canon(x) for k, x in sorted(v.items(), key=lambda kv: str(kv[0]))}
+        if isinstance(v, (list, tuple)):
+            return [canon(x) for x in v]
+        if isinstance(v, (torch.Tensor, np.ndarray)):
+            a = v.detach().cpu().contiguous().numpy() if isinstance(v, torch.Tensor) else np.ascontiguousarray(v)
+            return ["array", str(a.dtype), list(a.shape), hashlib.sha256(a.tobytes()).hexdigest()]
+        return v if isinstance(v, (str, int, float, bool, type(None))) else repr(v)
+
+    def feed(*parts) -> None:
+        h.update(json.dumps(canon(parts), sort_keys=True).encode())
+
+    def feed_loader(name: str, dl) -> None:
+        if dl is None:
+            return feed(name, None)
+        gen = getattr(dl, "_gen", None)  # the shuffling generator's seed, where the loader keeps one
+        feed(name, getattr(dl, "batch_size", None), getattr(dl, "shuffle", None), getattr(dl, "drop_last", None),
+             getattr(dl, "seed", None), gen.initial_seed() if isinstance(gen, torch.Generator) else None)
+        for col, t in sorted(dl.x.items()):
+            t = t.contiguous()
+            feed(col, str(t.dtype), list(t.shape))
+            h.update(t.numpy().tobytes())
+        if dl.y is not None:
+            h.update(dl.y.contiguous().numpy().tobytes())
+
+    kw = {"mlp_params": SEED_MLP_PARAMS, "attention_mlp": SEED_ATTENTION_MLP, **model_kw}
+    feed(kind.lower(), n_epoch, seed, kw, SEED_OPTIMIZER_PARAMS,
+         sorted(prepared.vocab.items()), __version__, torch.__version__, "earlystop_patience=2")
+    h.update(pd.util.hash_pandas_object(prepared.data, index=True).to_numpy().tobytes())
+    feed(list(prepared.data.columns), [str(t) for t in prepared.data.dtypes])
+    for name in ("train_dl", "val_dl", "test_dl"):
+        feed_loader(name, getattr(prepared, name))
+    package = Path(__file__).resolve().parent
+    for src in sorted([*package.glob("models/*.py"), *package.glob("layers/*.py"),
+                       *(package / f for f in ("training.py", "data.py", "features.py", "metrics.py", "pipeline.py"))]):
+        feed(src.relative_to(package).as_posix())
+        h.update(src.read_bytes())
+    key = h.hexdigest()[:16]
     folder = Path(cache_dir) / f"{kind.lower()}-{key}"
     seed_everything(seed)
     model = build_model(kind, prepared.vocab, **model_kw)
