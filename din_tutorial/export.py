@@ -26,13 +26,23 @@ from torch import nn
 
 from .features import PAD_ID, DenseFeature, SequenceFeature
 
-__all__ = ["export_onnx", "verify_onnx", "onnx_session", "predict_onnx", "example_batch"]
+__all__ = ["PositionalInputs", "export_onnx", "verify_onnx", "onnx_session", "predict_onnx", "example_batch"]
 
 OUTPUT_NAME = "probability"
 
+#: (batch, seq_len) of the random batches :func:`verify_onnx` checks besides the loader's:
+#: one sample and one step, and sizes the example export never saw.
+VERIFY_SHAPES = ((1, 1), (7, 5), (3, 50), (64, 20))
 
-class _NamedInputs(nn.Module):
-    """Call a dict-input model with positional tensors, in ``input_names`` order (ONNX inputs are positional)."""
+
+class PositionalInputs(nn.Module):
+    """A dict-input model called with positional tensors, in ``input_names`` order, in its traceable form.
+
+    Graph recorders pass tensors by position (ONNX inputs are positional), so this wrapper zips
+    them back into the batch dict and calls ``model(x, traceable=True)``: no input checks and
+    the masked dense attention, the form :func:`export_onnx` exports and
+    :func:`din_tutorial.visualize.visualize_model` draws. Taught in notebooks/08_onnx_export.ipynb.
+    """
 
     def __init__(self, model: nn.Module, names: list[str]):
         super().__init__()
@@ -40,7 +50,7 @@ class _NamedInputs(nn.Module):
         self.names = list(names)
 
     def forward(self, *tensors):
-        return self.model(dict(zip(self.names, tensors)))
+        return self.model(dict(zip(self.names, tensors)), traceable=True)
 
 
 def _features_by_name(model: nn.Module) -> dict:
@@ -122,7 +132,7 @@ def export_onnx(
     x = _example_from_loader(model, data_loader, names) if data_loader is not None else example_batch(model)
     x = {k: v.to(device) for k, v in x.items()}
     args = tuple(x[n] for n in names)
-    wrapper = _NamedInputs(model, names).eval()
+    wrapper = PositionalInputs(model, names).eval()
 
     try:
         if dynamo:
@@ -201,31 +211,44 @@ def predict_onnx(session, x: dict) -> np.ndarray:
 
 
 def verify_onnx(model: nn.Module, path: str | os.PathLike, data_loader=None, batches=None, atol: float = 1e-5,
-                max_batches: int = 5) -> dict:
-    """Compare the ONNX model with PyTorch on some batches; raise if they differ by more than ``atol``.
+                max_batches: int = 5, shapes=VERIFY_SHAPES) -> dict:
+    """Compare the ONNX model with PyTorch on batches of several shapes; raise if they differ by more than ``atol``.
 
-    ``batches`` is a list of input dicts; otherwise the first ``max_batches`` of ``data_loader``
-    are used. Returns ``{"max_abs_diff", "n_samples", "batches"}``.
+    The batches checked: ``batches`` (a list of input dicts) if given, else the first
+    ``max_batches`` of ``data_loader`` and, from the first of them, a copy cut to 3 rows and a
+    shorter history (a batch and length the export example did not have); plus one random valid
+    batch per ``(batch, seq_len)`` in ``shapes`` (pass ``shapes=()`` to skip them). Returns
+    ``{"max_abs_diff", "n_samples", "batches", "shapes"}``. Taught in notebooks/08_onnx_export.ipynb.
     """
     session = onnx_session(path)
+    sequences = {name for name, f in _features_by_name(model).items() if isinstance(f, SequenceFeature)}
     if batches is None:
-        if data_loader is None:
-            batches = [example_batch(model, batch_size=7, seq_len=5, seed=1)]
-        else:
-            batches = []
+        batches = []
+        if data_loader is not None:
             for i, b in enumerate(data_loader):
                 if i >= max_batches:
                     break
                 batches.append(b[0] if isinstance(b, (tuple, list)) else b)
+            if batches:  # the first batch again, 3 rows and half the history (still oldest first, padding last)
+                batches.append({k: v[:3, : max(1, v.shape[1] // 2)] if k in sequences else v[:3]
+                                for k, v in batches[0].items()})
+    else:
+        batches = list(batches)
+    batches += [example_batch(model, batch_size=b, seq_len=L, seed=i + 1) for i, (b, L) in enumerate(shapes)]
+    if not batches:
+        raise ValueError("verify_onnx has nothing to check: pass data_loader, batches, or some shapes")
     model.eval()
     device = next(model.parameters()).device
-    worst, n = 0.0, 0
+    worst, n, seen = 0.0, 0, []
     with torch.no_grad():
         for x in batches:
             ref = model({k: v.to(device) for k, v in x.items()}).cpu().numpy()
             got = predict_onnx(session, x).reshape(ref.shape)
             worst = max(worst, float(np.abs(ref - got).max()))
             n += ref.shape[0]
+            seq_len = next((int(v.shape[1]) for k, v in x.items() if k in sequences), 0)
+            seen.append((int(ref.shape[0]), seq_len))
     if worst > atol:
-        raise AssertionError(f"ONNX and PyTorch differ by up to {worst:.2e} (> atol={atol:.0e}) over {n} samples")
-    return {"max_abs_diff": worst, "n_samples": n, "batches": len(batches)}
+        raise AssertionError(f"ONNX and PyTorch differ by up to {worst:.2e} (> atol={atol:.0e}) over {n} samples "
+                             f"of shapes (batch, seq_len) {sorted(set(seen))}")
+    return {"max_abs_diff": worst, "n_samples": n, "batches": len(batches), "shapes": sorted(set(seen))}

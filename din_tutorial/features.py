@@ -69,7 +69,8 @@ class SparseFeature:
 
     @property
     def table_name(self) -> str:
-        """Name of the embedding table this feature looks up (its own, or the one it shares)."""
+        """Name of the embedding table this feature looks up: its own, or the one it shares (a model refuses
+        chains of ``shared_with``, so this is always the table it reads)."""
         return self.shared_with or self.name
 
 
@@ -101,7 +102,8 @@ class SequenceFeature:
 
     @property
     def table_name(self) -> str:
-        """Name of the embedding table this feature looks up (its own, or the one it shares)."""
+        """Name of the embedding table this feature looks up: its own, or the one it shares (a model refuses
+        chains of ``shared_with``, so this is always the table it reads)."""
         return self.shared_with or self.name
 
 

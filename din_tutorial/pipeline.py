@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .datasets.schema import PROFILE_COLUMNS  # the user profile columns the seed embeds with size 8
 from .features import SequenceFeature, SparseFeature
+from .settings import SEED_ATTENTION_MLP, SEED_MLP_PARAMS, SEED_OPTIMIZER_PARAMS
 
 __all__ = [
     "SEED_MLP_PARAMS",
@@ -37,12 +39,6 @@ __all__ = [
 #: In fast mode (DIN_TUTORIAL_FAST=1) the notebooks keep only this many users of the sample.
 FAST_USERS = 600
 
-#: The seed's settings (shared/seed/DIN_tutorial.txt, sections 3 and 4).
-SEED_MLP_PARAMS = {"dims": [256, 128], "dropout": 0.2, "activation": "dice"}
-SEED_ATTENTION_MLP = {"dims": [32, 16], "dropout": 0.2, "activation": "dice"}
-SEED_OPTIMIZER_PARAMS = {"lr": 1e-3, "weight_decay": 1e-5}
-#: User profile columns the seed embeds with size 8 (when the data has them).
-PROFILE_COLUMNS = ("gender", "age", "occupation", "zip")
 
 
 @dataclass

@@ -11,7 +11,6 @@ Taught in notebooks/07_visualization.ipynb (graph, heat maps), notebooks/03_acti
 """
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
 import warnings
@@ -34,19 +33,6 @@ __all__ = [
 
 class GraphvizMissing(UserWarning):
     """Graphviz's ``dot`` program is not installed: the graph was saved as DOT source only."""
-
-
-@contextlib.contextmanager
-def _drawing():
-    """Let the model skip its forward-time input checks while torchview records the graph."""
-    from .layers import _tracing
-
-    previous = getattr(_tracing, "FORCE_TRACING", False)
-    _tracing.FORCE_TRACING = True
-    try:
-        yield
-    finally:
-        _tracing.FORCE_TRACING = previous
 
 
 def _name_inputs(lines: Sequence[str], names: Sequence[str]) -> list[str]:
@@ -88,7 +74,7 @@ def visualize_model(
         from torchview import draw_graph
     except ImportError as e:
         raise ImportError("visualize_model needs torchview: pip install 'din-tutorial[notebooks]'") from e
-    from .export import _NamedInputs, example_batch
+    from .export import PositionalInputs, example_batch
 
     names = list(getattr(model, "input_names", []) or [])
     if not names:
@@ -101,9 +87,9 @@ def visualize_model(
     was_training = model.training
     model.eval()
     try:
-        with _drawing(), torch.no_grad():
+        with torch.no_grad():
             graph = draw_graph(
-                _NamedInputs(model, names), input_data=args, graph_name=model_name, depth=depth,
+                PositionalInputs(model, names), input_data=args, graph_name=model_name, depth=depth,
                 expand_nested=True, hide_inner_tensors=True, device=device, save_graph=False,
             )
     finally:

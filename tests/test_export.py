@@ -49,7 +49,7 @@ def test_parity_at_other_batch_sizes_and_history_lengths(tmp_path, model_cls, dy
     path = export_onnx(model, tmp_path / "m.onnx", data_loader=loader_for(model), dynamic_batch=True, dynamo=dynamo)
     assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]  # one file, no side .data file
     batches = [example_batch(model, b, s, seed=b * 100 + s) for b, s in SHAPES]
-    report = verify_onnx(model, path, batches=batches, atol=1e-5)
+    report = verify_onnx(model, path, batches=batches, atol=1e-5, shapes=())
     assert report["max_abs_diff"] <= 1e-5 and report["n_samples"] == 3 * (1 + 7 + 300)
     session = onnx_session(path)
     assert [i.name for i in session.get_inputs()] == model.input_names
@@ -80,3 +80,19 @@ def test_trainer_export_warns_when_untrained_and_bad_arguments(tmp_path):
         export_onnx(torch.nn.Linear(2, 1), tmp_path / "lin.onnx")
     with pytest.raises(KeyError, match="needs input 'gender'"):
         predict_onnx(onnx_session(tmp_path / "din.onnx"), {"user_id": np.zeros(2, np.int64)})
+
+
+def test_verify_onnx_checks_several_shapes_by_default(tmp_path):
+    """From a loader of one shape, verify_onnx still checks other batch sizes and history lengths."""
+    model = trained(DIN)
+    loader = loader_for(model, n=40, seq=50)
+    path = export_onnx(model, tmp_path / "m.onnx", data_loader=loader)
+    report = verify_onnx(model, path, data_loader=loader)
+    assert {(16, 50), (8, 50), (3, 25), (1, 1), (7, 5), (3, 50), (64, 20)} <= set(report["shapes"])
+    # and it fails when the graph is not the model: another model's weights
+    other = trained(DIN)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(0.05)
+    with pytest.raises(AssertionError, match=r"ONNX and PyTorch differ.*shapes \(batch, seq_len\)"):
+        verify_onnx(other, path, data_loader=loader)

@@ -1,4 +1,4 @@
-"""EmbeddingLayer (shared tables, padding row, batch checks), MLP, Dropout and PReLU."""
+"""EmbeddingLayer (shared tables, padding row, batch checks), MLP and PReLU."""
 from __future__ import annotations
 
 import pytest
@@ -6,8 +6,7 @@ import torch
 
 from din_tutorial import PAD_ID, DenseFeature, SequenceFeature, SparseFeature
 from din_tutorial.layers import MLP, Dice, EmbeddingLayer, FeatureConfigError, InputError, MissingInputError, PReLU
-from din_tutorial.layers import embedding as embedding_module
-from din_tutorial.layers.mlp import Dropout, make_activation
+from din_tutorial.layers.mlp import make_activation
 
 
 @pytest.fixture(autouse=True)
@@ -79,42 +78,32 @@ def test_ids_are_used_as_given():
     torch.testing.assert_close(emb.lookup("item_id", ids), emb.table("item_id").weight[ids])
 
 
-def test_check_batch_reports_the_inputs_that_hold_padding_and_lookups_without_it_agree():
-    emb = EmbeddingLayer(features())
-    x = batch()
-    assert emb.check_batch(x, [f.name for f in features()]) == {"hist_item_id", "tags"}
-    x["item_id"] = torch.tensor([1, PAD_ID, 0])  # an unknown candidate: padding in a sparse feature
-    assert emb.check_batch(x, [f.name for f in features()]) == {"item_id", "hist_item_id", "tags"}
-    out = emb.lookup("item_id", x["item_id"])
-    assert torch.all(out[1] == 0)
-    torch.testing.assert_close(out[[0, 2]], emb.lookup("item_id", x["item_id"][[0, 2]], padded=False))
-
-
-def test_a_model_treats_padding_in_a_profile_or_target_feature_as_the_zero_row():
-    """The lookups skip the padding step only for inputs the batch check found free of PAD_ID."""
+def test_padding_belongs_to_histories_only():
+    """PAD_ID in a single-id feature is an input error naming the feature and the row, not a silent zero row."""
     from din_tutorial import DIN
 
-    feats = [SparseFeature("user_id", 10, 4)]
-    model = DIN(feats, [features()[2]], [features()[1]], mlp_params={"dims": [8]}, attention_mlp={"dims": [4]}).eval()
-    x = {"user_id": torch.tensor([PAD_ID, 9, 3]), "item_id": torch.tensor([1, PAD_ID, 0]),
-         "hist_item_id": batch()["hist_item_id"]}
-    with torch.no_grad():
-        got = model(x)
-        model.embedding.table("user_id").weight[10].fill_(5.0)  # the padding row must be read as zeros...
-        model.embedding.table("item_id").weight[20].fill_(5.0)
-        changed = model(x)
-    assert not torch.allclose(got, changed)  # ...so rows with PAD_ID do read it (sanity of the test itself)
-    with torch.no_grad():
-        model.embedding.table("user_id").weight[10].zero_()
-        model.embedding.table("item_id").weight[20].zero_()
-        z_user = torch.zeros(1, 4)
-        z_item = torch.zeros(1, 6)
-        want = torch.sigmoid(model.mlp(torch.cat([
-            torch.cat([z_user, model.embedding.table("user_id").weight[[9, 3]]]),
-            torch.cat([model.embedding.table("item_id").weight[[1]], z_item, model.embedding.table("item_id").weight[[0]]]),
-            model._interest(x, model._target_parts(x))[0][0],
-        ], dim=1)).squeeze(-1))
-    torch.testing.assert_close(got, want)
+    emb = EmbeddingLayer(features())
+    x = batch()
+    emb.check_batch(x, [f.name for f in features()])  # histories may hold PAD_ID
+    for name in ("item_id", "user_id"):
+        bad = batch()
+        bad[name] = torch.tensor([1, 2, PAD_ID])
+        with pytest.raises(InputError, match=rf"feature '{name}': row 2 holds -1 \(PAD_ID\).*history sequences only"):
+            emb.check_batch(bad, [f.name for f in features()])
+    model = DIN([SparseFeature("user_id", 10, 4)], [features()[2]], [features()[1]],
+                mlp_params={"dims": [8]}, attention_mlp={"dims": [4]})
+    bad = {"user_id": torch.tensor([PAD_ID, 9, 3]), "item_id": torch.tensor([1, 2, 0]), "hist_item_id": x["hist_item_id"]}
+    with pytest.raises(InputError, match=r"feature 'user_id': row 0 holds -1"):
+        model(bad)
+
+
+def test_the_embedding_layer_owns_the_padding_mask_and_row():
+    emb = EmbeddingLayer(features())
+    ids = batch()["hist_item_id"]
+    assert torch.equal(emb.padding_mask(ids), ids != PAD_ID)
+    out = emb.lookup("hist_item_id", ids)
+    assert torch.all(out[~emb.padding_mask(ids)] == 0)
+    torch.testing.assert_close(out[0, :2], emb.table("item_id").weight[[3, 4]])
 
 
 @pytest.mark.parametrize(
@@ -144,12 +133,6 @@ def test_missing_input_is_a_key_error_with_a_readable_message():
     assert str(info.value).startswith("the batch has no input 'user_id'")
 
 
-def test_batch_checks_are_skipped_while_tracing(monkeypatch):
-    monkeypatch.setattr(embedding_module, "is_tracing", lambda: True)
-    emb = EmbeddingLayer(features())
-    emb.check_batch({}, ["user_id"])  # no error: the exporter must not see data-dependent checks
-
-
 @pytest.mark.parametrize(
     "feats,pattern",
     [
@@ -157,6 +140,8 @@ def test_batch_checks_are_skipped_while_tracing(monkeypatch):
         ([SequenceFeature("h", 5, 4, shared_with="missing")], r"'h': shared_with='missing' names no feature"),
         ([SparseFeature("a", 5, 8), SequenceFeature("h", 5, 4, shared_with="a")], r"'h' \(embed_dim=4\) shares the table of 'a' \(embed_dim=8\)"),
         ([SequenceFeature("h", 5, 4, shared_with="h")], r"shared_with names the feature itself"),
+        ([SparseFeature("a", 5, 4), SequenceFeature("b", 5, 4, shared_with="a"), SequenceFeature("c", 5, 4, shared_with="b")],
+         r"'c': shared_with='b', but 'b' itself shares the table of 'a'; name the table's owner directly: shared_with='a'"),
         ([SparseFeature("a.b", 5, 4)], r"may not contain '\.'"),
         (["user_id"], r"expected SparseFeature, SequenceFeature or DenseFeature"),
     ],
@@ -189,17 +174,3 @@ def test_prelu_has_one_slope_per_channel_of_the_last_dim():
         act.alpha.copy_(torch.tensor([0.1, 0.2, 0.3]))
     x = -torch.ones(2, 4, 3)
     torch.testing.assert_close(act(x), -torch.tensor([0.1, 0.2, 0.3]).expand(2, 4, 3))
-
-
-def test_dropout_rate_scale_and_repeatability():
-    drop = Dropout(0.2).train()
-    x = torch.ones(200_000)
-    torch.manual_seed(0)
-    y = drop(x)
-    assert abs((y == 0).float().mean().item() - 0.2) < 0.005
-    assert abs(y.mean().item() - 1.0) < 0.01  # inverted dropout keeps the expectation
-    torch.manual_seed(0)
-    assert torch.equal(drop(x), y)
-    assert torch.equal(drop.eval()(x), x)
-    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
-        Dropout(1.0)

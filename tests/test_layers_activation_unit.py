@@ -140,8 +140,8 @@ def test_dense_masked_training_equals_packed_training_with_dice():
 @pytest.mark.parametrize("use_softmax", [False, True])
 @pytest.mark.parametrize("activation", ["dice", "prelu"])
 def test_packed_gradients_equal_dense_gradients(activation, use_softmax):
-    """The packed path's hand-written backward (first layer, weighted sum) against autograd on the dense form:
-    gradients of the query, the keys and every parameter."""
+    """The packed path (real steps picked with index_select, summed back with index_add) against the dense
+    masked form: gradients of the query, the keys and every parameter."""
     query, keys, mask = make_inputs(seed=3)
     dense_unit = make_unit(activation, use_softmax).train()
     packed_unit = make_unit(activation, use_softmax).train()
@@ -157,23 +157,6 @@ def test_packed_gradients_equal_dense_gradients(activation, use_softmax):
     torch.testing.assert_close(k2.grad, torch.where(mask.unsqueeze(-1), k1.grad, 0.0), rtol=1e-4, atol=1e-6)
     for (name, p1), (_, p2) in zip(dense_unit.named_parameters(), packed_unit.named_parameters()):
         torch.testing.assert_close(p2.grad, p1.grad, rtol=1e-4, atol=1e-6, msg=lambda m, n=name: f"{n}: {m}")
-
-
-def test_packed_autograd_functions_pass_gradcheck():
-    """Finite differences in float64 for the two hand-written backward passes of the packed path."""
-    from din_tutorial.layers.activation_unit import _PackedFirstLayer, _PackedWeightedSum
-
-    g = torch.Generator().manual_seed(5)
-    mask = torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1]], dtype=torch.bool)
-    steps = PackedSteps.from_mask(mask)
-    n, d, h = len(steps.pos), 3, 5
-    query = torch.randn(4, d, dtype=torch.float64, generator=g, requires_grad=True)
-    keys = torch.randn(n, d, dtype=torch.float64, generator=g, requires_grad=True)
-    weight = torch.randn(h, 4 * d, dtype=torch.float64, generator=g, requires_grad=True)
-    bias = torch.randn(h, dtype=torch.float64, generator=g, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda *a: _PackedFirstLayer.apply(*a, steps.rows), (query, keys, weight, bias))
-    s = torch.randn(n, dtype=torch.float64, generator=g, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda a, b: _PackedWeightedSum.apply(a, b, steps.rows, 4), (s, keys))
 
 
 def test_needs_a_hidden_layer():

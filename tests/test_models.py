@@ -107,7 +107,7 @@ def test_base_model_sums_the_history():
     base = BaseModel(features, history, target, {"dims": [4]}).eval()
     x = make_batch()
     w = base.embedding.table("hist_item_id").weight
-    parts = base._interest(x, base._target_parts(x))[0]
+    parts = base._interest(x, base._target_parts(x), packed=True)[0]
     ids = x["hist_item_id"][0]
     torch.testing.assert_close(parts[0][0], w[ids].sum(0))
     assert torch.all(parts[0][1] == 0)  # empty history
@@ -130,10 +130,9 @@ def test_fully_padded_history_gives_zero_attention_output():
     model = seed_din().eval()
     x = make_batch(batch=3, seq_len=6, lengths=[0, 0, 0])
     for pack in (True, False):
-        model.pack_history = pack
-        pooled, w = model._interest(x, model._target_parts(x), return_weights=True)
+        pooled, w = model._interest(x, model._target_parts(x), packed=pack, return_weights=True)
         assert torch.all(pooled[0] == 0) and torch.all(w == 0)
-        assert torch.isfinite(model(x)).all()
+        assert torch.isfinite(model(x, traceable=not pack)).all()
     model.train()
     model(x).sum().backward()  # no NaN from an empty set of behaviours in training either
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
@@ -146,14 +145,13 @@ def test_padding_invariance(cls, pack):
     features, history, target = seed_features()
     torch.manual_seed(0)
     model = cls(features, history, target, SEED_MLP, SEED_ATT).eval()
-    model.pack_history = pack
     base = make_batch(batch=4, seq_len=3, seed=1, lengths=[3, 2, 1, 0])
     preds = []
     for seq_len in (3, 10, 50):
         x = dict(base)
         for name in ("hist_item_id", "hist_cate_id"):
             x[name] = torch.cat([base[name], torch.full((4, seq_len - 3), PAD_ID)], dim=1)
-        preds.append(model(x))
+        preds.append(model(x, traceable=not pack))
     torch.testing.assert_close(preds[0], preds[1], rtol=0, atol=1e-6)
     torch.testing.assert_close(preds[0], preds[2], rtol=0, atol=1e-6)
 
@@ -165,12 +163,11 @@ def test_padding_invariance_holds_in_training_mode_too():
     base = make_batch(batch=5, seq_len=3, seed=2, lengths=[3, 3, 2, 1, 0])
     preds = []
     for pack in (True, False):
-        model.pack_history = pack
         for seq_len in (3, 10):
             x = dict(base)
             for name in ("hist_item_id", "hist_cate_id"):
                 x[name] = torch.cat([base[name], torch.full((5, seq_len - 3), PAD_ID)], dim=1)
-            preds.append(model(x))
+            preds.append(model(x, traceable=not pack))
     for p in preds[1:]:
         torch.testing.assert_close(p, preds[0], rtol=1e-5, atol=1e-6)
 
@@ -181,9 +178,8 @@ def test_packed_and_dense_paths_agree_in_values_and_gradients():
     x = make_batch(batch=16, seq_len=12, seed=3)
     grads = []
     for pack in (True, False):
-        model.pack_history = pack
         model.zero_grad()
-        model(x).sum().backward()
+        model(x, traceable=not pack).sum().backward()
         grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
     assert grads[0].keys() == grads[1].keys()
     for n in grads[0]:
@@ -340,3 +336,23 @@ def test_forward_errors_name_the_feature():
     x["hist_cate_id"][x["hist_cate_id"] == PAD_ID] = 0
     with pytest.raises(InputError, match="same shape and padding"):
         model(x)
+
+
+def test_attention_weights_never_change_dices_moving_averages_and_keep_the_mode():
+    model = seed_din().train()
+    x = make_batch(batch=8, seq_len=6, seed=5)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    w_train_mode = model.attention_weights(x)
+    assert model.training  # the mode is restored
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), "attention_weights changed a buffer"
+    torch.testing.assert_close(w_train_mode, model.eval().attention_weights(x))  # computed as at inference
+
+
+def test_a_trained_step_changes_dices_moving_averages_and_attention_weights_does_not():
+    """The sanity of the test above: in training mode a forward pass does move the averages."""
+    model = seed_din().train()
+    x = make_batch(batch=8, seq_len=6, seed=5)
+    before = model.attention[0].act.running_mean.clone()
+    model(x)
+    assert not torch.equal(before, model.attention[0].act.running_mean)

@@ -1,18 +1,16 @@
 """DIN and BaseModel export to ONNX with named inputs and dynamic batch / history length, matching PyTorch.
 
-The export path is the dense masked one (the packed path's shapes depend on the data); PyTorch's
-eval forward runs the packed path, so parity here also shows that both paths agree.
+The export records ``model(x, traceable=True)``, the dense masked form (the packed path's shapes depend
+on the data); PyTorch's eval forward runs the packed path, so parity here also shows that both agree.
 """
 from __future__ import annotations
-
-import logging
-import warnings
 
 import numpy as np
 import pytest
 import torch
 
 from din_tutorial import DIN, PAD_ID, BaseModel, DenseFeature, SequenceFeature, SparseFeature
+from din_tutorial.export import export_onnx
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -60,37 +58,6 @@ def batch(n, seq_len, g):
     return x
 
 
-class Positional(torch.nn.Module):
-    """ONNX inputs are positional: call the dict model with tensors in ``input_names`` order."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, *tensors):
-        return self.model(dict(zip(self.model.input_names, tensors)))
-
-
-def export(model, path, dynamo: bool):
-    x = batch(4, 10, torch.Generator().manual_seed(2))
-    args = tuple(x[n] for n in model.input_names)
-    names = model.input_names
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if dynamo:
-            logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
-            b, s = torch.export.Dim("batch", min=1), torch.export.Dim("seq_len", min=1)
-            shapes = tuple({0: b, 1: s} if a.dim() == 2 else {0: b} for a in args)
-            program = torch.onnx.export(Positional(model).eval(), args, dynamo=True, external_data=False,
-                                        input_names=names, output_names=["probability"], dynamic_shapes=(shapes,))
-            program.save(str(path), external_data=False)
-        else:
-            axes = {n: ({0: "batch", 1: "seq_len"} if a.dim() == 2 else {0: "batch"}) for n, a in zip(names, args)}
-            axes["probability"] = {0: "batch"}
-            torch.onnx.export(Positional(model).eval(), args, str(path), dynamo=False, input_names=names,
-                              output_names=["probability"], dynamic_axes=axes, opset_version=17)
-
-
 @pytest.mark.parametrize(
     "cls,kw,dynamo",
     [
@@ -102,8 +69,7 @@ def export(model, path, dynamo: bool):
 )
 def test_onnx_parity_at_other_batch_sizes_and_history_lengths(tmp_path, cls, kw, dynamo):
     model = build(cls, **kw)
-    path = tmp_path / "model.onnx"
-    export(model, path, dynamo)
+    path = export_onnx(model, tmp_path / "model.onnx", dynamo=dynamo)  # the package's one export call
     assert path.exists() and not list(tmp_path.glob("*.data"))  # one file, weights inside
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert [i.name for i in sess.get_inputs()] == model.input_names

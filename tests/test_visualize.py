@@ -79,3 +79,14 @@ def test_dice_gate_is_the_sigmoid_of_the_standardised_input_and_a_step_at_zero_v
         warnings.simplefilter("error")
         gate = V.dice_gate(np.array([-2.0, 2.0]), 0.0, 0.0)
     assert gate.tolist() == [0.0, 1.0]
+
+
+def test_graph_reads_inputs_embeddings_attention_mlp_without_padding_plumbing(tmp_path):
+    """The padding map (eq/where per lookup) happens inside the tables, so the drawing shows modules, not plumbing."""
+    import re
+    from collections import Counter
+
+    visualize_model(small_din(), save_dir=str(tmp_path), model_name="din", formats=())
+    nodes = Counter(re.findall(r"<TD[^>]*>([A-Za-z_]+)<BR/>depth:\d", (tmp_path / "din.gv").read_text()))
+    assert nodes["PaddedEmbedding"] == 6 and nodes["ActivationUnit"] == 1 and nodes["MLP"] == 1
+    assert nodes["eq"] == 0 and nodes["where"] == 0, nodes

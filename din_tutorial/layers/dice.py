@@ -8,19 +8,33 @@ learned. Nothing else is learned: there is no scale or shift inside ``p`` (an af
 there is a common mistake). With ``E = 0`` and ``Var -> 0``, ``p`` becomes the step function and
 Dice becomes PReLU: Dice moves PReLU's kink to where the data is.
 
-For ``(batch, seq_len, C)`` inputs with a padding mask, padded steps are left out of the
-statistics (another common mistake is to let them in). Everything is plain tensor arithmetic,
-so both ONNX exporters handle it.
+In training, the normalisation inside ``p`` is exactly a batch normalisation without scale or
+shift, so it is written as ``F.batch_norm(s, running_mean, running_var, weight=None, bias=None,
+training=True, ...)``, which also keeps the moving averages the way ``nn.BatchNorm1d`` does; at
+inference it is the formula itself, ``(s - running_mean) / sqrt(running_var + eps)``. For ``(batch, seq_len, C)``
+inputs with a padding mask, only the real steps enter the statistics (letting padded steps in
+is another common mistake).
+
+Under data parallelism (notebooks/09_scaling_out.ipynb) each process sees a slice of the
+mini-batch. By default each computes its own statistics, as BatchNorm does under
+DistributedDataParallel; ``sync_stats=True`` sums the per-channel sums over the processes
+first, so N processes with batch B/N compute what one process computes with batch B (what
+``nn.SyncBatchNorm`` does for BatchNorm).
 
 Taught in notebooks/04_dice.ipynb.
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._derived import derived
-from ._tracing import is_tracing
+
+def _world_size() -> int:
+    """Processes in the default process group (1 outside ``torch.distributed``)."""
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
 class Dice(nn.Module):
@@ -33,6 +47,8 @@ class Dice(nn.Module):
             ``running = (1 - momentum) * running + momentum * batch``; the variance kept is the
             unbiased one, as BatchNorm keeps it).
         alpha_init: starting value of ``alpha`` (the official code starts at 0).
+        sync_stats: in training under ``torch.distributed``, compute the batch statistics over
+            every process's slice of the batch (one all-reduce per call), not over this one's.
 
     ``forward(x, mask=None)``: ``x`` is ``(N, C)`` or ``(batch, seq_len, C)``; ``mask`` (``(batch,
     seq_len)`` bool, True on real steps) keeps padded steps out of the training statistics.
@@ -40,107 +56,66 @@ class Dice(nn.Module):
     Taught in notebooks/04_dice.ipynb.
     """
 
-    def __init__(self, num_features: int, eps: float = 1e-8, momentum: float = 0.1, alpha_init: float = 0.0):
+    def __init__(self, num_features: int, eps: float = 1e-8, momentum: float = 0.1, alpha_init: float = 0.0,
+                 sync_stats: bool = False):
         super().__init__()
         self.num_features = int(num_features)
         self.eps = float(eps)
         self.momentum = float(momentum)
+        self.sync_stats = bool(sync_stats)
         self.alpha = nn.Parameter(torch.full((self.num_features,), float(alpha_init)))
         self.register_buffer("running_mean", torch.zeros(self.num_features))
         self.register_buffer("running_var", torch.ones(self.num_features))
 
     def extra_repr(self) -> str:
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+        sync = ", sync_stats=True" if self.sync_stats else ""
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}{sync}"
 
-    def forward(self, x: Tensor, mask: Tensor | None = None, out_scale: Tensor | None = None) -> Tensor:
-        """Dice of ``x`` (``(..., C)``); ``out_scale`` (same shape, e.g. a dropout mask) multiplies the output."""
-        if self.training and mask is None and not is_tracing():
-            flat = x.reshape(-1, self.num_features)  # (N, C)
-            if flat.shape[0] > 1:
-                scale = None if out_scale is None else out_scale.reshape(flat.shape)
-                y = _DiceTraining.apply(flat, self.alpha, scale, self.running_mean, self.running_var, self.momentum, self.eps)
-                return y.reshape(x.shape)
-        if not self.training and out_scale is None and not torch.is_grad_enabled() and not is_tracing():
-            return self._eval_no_grad(x)
-        p = torch.sigmoid(self.normalize(x, mask))  # (..., C) in (0, 1)
-        y = x * (self.alpha + (1.0 - self.alpha) * p)  # p*s + (1-p)*alpha*s with one product by s
-        return y if out_scale is None else y * out_scale
-
-    def _eval_no_grad(self, x: Tensor) -> Tensor:
-        """The eval-mode formula in four passes over ``x``, reusing one buffer (no autograd, so in place)."""
-        sources = (self.running_mean, self.running_var, self.alpha)
-        a, b, one_minus_alpha = derived(self, "eval", sources, self._eval_constants)
-        p = torch.addcmul(b, x, a).sigmoid_()  # p(s), with (s - E) / sqrt(Var + eps) = s*a + b
-        gate = torch.addcmul(self.alpha, p, one_minus_alpha, out=p)  # alpha + (1 - alpha) * p
-        return gate.mul_(x)
-
-    def _eval_constants(self) -> tuple[Tensor, Tensor, Tensor]:
-        """``a = 1 / sqrt(Var + eps)``, ``b = -E * a`` and ``1 - alpha``, each ``(C,)``."""
-        a = torch.rsqrt(self.running_var + self.eps)
-        return a, -self.running_mean * a, 1.0 - self.alpha
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Eq. 9 for ``x`` of shape ``(..., C)``; ``mask`` marks the real steps of a ``(batch, seq_len, C)`` input."""
+        p = torch.sigmoid(self.normalize(x, mask))  # (..., C), in (0, 1)
+        return p * x + (1.0 - p) * self.alpha * x
 
     def normalize(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        """``(s - E[s]) / sqrt(Var[s] + eps)``: batch statistics in training (updating the moving
-        averages), the moving averages in eval. Plain tensor ops: the reference form."""
-        if not self.training:
+        """``(s - E[s]) / sqrt(Var[s] + eps)``: batch statistics of the real steps in training (updating
+        the moving averages), the moving averages in eval. Same shape as ``x``."""
+        if not self.training:  # the moving averages, any shape (..., C); plain ops, which every exporter handles
             return (x - self.running_mean) * torch.rsqrt(self.running_var + self.eps)
-        return self._normalize_masked(x, mask)
-
-    def _normalize_masked(self, x: Tensor, mask: Tensor | None) -> Tensor:
-        """Training statistics over the real steps only, with plain tensor ops (also the reference form)."""
-        dims = tuple(range(x.dim() - 1))  # every dim but the channels
+        flat = x.reshape(-1, self.num_features)  # (N, C)
         if mask is None:
-            w = torch.ones(x.shape[:-1] + (1,), dtype=x.dtype, device=x.device)
-        else:
-            w = mask.unsqueeze(-1).to(x.dtype)  # (batch, seq_len, 1): 1 on real steps
-        n = w.sum()
-        mean = (x * w).sum(dims) / n.clamp_min(1.0)  # (C,)
-        centered = x - mean
-        var = (centered * centered * w).sum(dims) / n.clamp_min(1.0)  # biased, as the paper's E[(s - E s)^2]
-        if not is_tracing():
-            count = int(n)
-            if count > 1:  # one value per channel has no variance to remember
-                with torch.no_grad():
-                    m = self.momentum
-                    self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
-                    self.running_var.mul_(1 - m).add_(var.detach() * (count / (count - 1)), alpha=m)
-        return centered * torch.rsqrt(var + self.eps)
+            return self._batch_normalize(flat).reshape(x.shape)
+        real = mask.reshape(-1)  # (N,) True on real steps
+        xhat = self._batch_normalize(flat[real])  # statistics of the real steps only
+        return torch.zeros_like(flat).index_put((real,), xhat).reshape(x.shape)  # padded steps: 0
 
+    def _batch_normalize(self, s: Tensor) -> Tensor:
+        """Normalise ``(n, C)`` real steps by their batch statistics and update the moving averages."""
+        if self.sync_stats and _world_size() > 1:
+            return self._synced_normalize(s)
+        if s.shape[0] < 2:  # one value per channel has no spread: s - E[s] = 0 (and BatchNorm refuses it)
+            return torch.zeros_like(s)
+        return F.batch_norm(s, self.running_mean, self.running_var, None, None, True, self.momentum, self.eps)
 
-class _DiceTraining(torch.autograd.Function):
-    """Dice in training on ``(N, C)`` without a mask, forward and backward written out (same values as
-    :meth:`Dice.forward`'s plain form; ``tests/test_layers_dice.py`` checks values and gradients).
+    def _synced_normalize(self, s: Tensor) -> Tensor:
+        """Batch statistics over every process's steps: one all-reduce of ``[sum s, sum s^2, n]``.
 
-    The batch statistics come from ``torch.native_batch_norm`` without scale or shift (one fused
-    pass that also updates the moving averages the way BatchNorm does), and the backward pass
-    reuses BatchNorm's fused backward; the optional ``scale`` (a dropout mask) is folded into
-    the gate. About 1.3x faster than letting autograd record a dozen elementwise steps.
-    """
+        ``torch.distributed.nn.functional.all_reduce`` passes gradients back through the sums
+        (its backward is an all-reduce too), so each process's steps get the gradient of the
+        shared statistics, as with one process holding the whole batch.
+        """
+        from torch.distributed.nn.functional import all_reduce
 
-    @staticmethod
-    def forward(ctx, x, alpha, scale, running_mean, running_var, momentum, eps):
-        xhat, mean, invstd = torch.native_batch_norm(x, None, None, running_mean, running_var, True, momentum, eps)
-        p = xhat.sigmoid_()  # (N, C); xhat is not needed again
-        gate = torch.addcmul(alpha, p, 1.0 - alpha)  # alpha + (1 - alpha) * p
-        if scale is not None:
-            gate.mul_(scale)
-        ctx.save_for_backward(x, alpha, scale, mean, invstd, p, gate, running_mean, running_var)
-        ctx.eps = eps
-        return x * gate
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, alpha, scale, mean, invstd, p, gate, running_mean, running_var = ctx.saved_tensors
-        grad_x = grad * gate  # through the direct factor s
-        grad_gate = grad * x  # dL/d(gate), before the dropout scale
-        if scale is not None:
-            grad_gate.mul_(scale)
-        # gate = alpha + (1 - alpha) * p: d gate / d alpha = 1 - p, d gate / d xhat = (1 - alpha) * p * (1 - p)
-        u = torch.addcmul(grad_gate, grad_gate, p, value=-1.0)  # dL/dgate * (1 - p)
-        grad_alpha = u.sum(0)
-        grad_xhat = u.mul_(p).mul_(1.0 - alpha)
-        grad_bn = torch.ops.aten.native_batch_norm_backward(
-            grad_xhat, x, None, running_mean, running_var, mean, invstd, True, ctx.eps, [True, False, False]
-        )[0]
-        grad_x.add_(grad_bn)
-        return grad_x, grad_alpha, None, None, None, None, None
+        c = self.num_features
+        local = torch.cat([s.sum(0), (s * s).sum(0), s.new_full((1,), float(s.shape[0]))])  # (2C + 1,)
+        total = all_reduce(local)  # summed over the processes
+        n = total[2 * c]
+        mean = total[:c] / n.clamp_min(1.0)
+        var = (total[c : 2 * c] / n.clamp_min(1.0) - mean * mean).clamp_min(0.0)  # biased, E[(s - E s)^2]
+        count = int(n.item())
+        if count < 2:
+            return torch.zeros_like(s)
+        with torch.no_grad():  # the moving averages, as F.batch_norm keeps them (unbiased variance)
+            m = self.momentum
+            self.running_mean.mul_(1 - m).add_(mean, alpha=m)
+            self.running_var.mul_(1 - m).add_(var * (count / (count - 1)), alpha=m)
+        return (s - mean) * torch.rsqrt(var + self.eps)

@@ -3,12 +3,14 @@
 Ids are the user's raw ids ``0 .. vocab_size - 1``; nothing shifts or re-encodes them. Padding
 (:data:`~din_tutorial.features.PAD_ID`, ``-1``) is mapped to one extra row at the end of the
 table (index ``vocab_size``) that is all zeros and never trained (``padding_idx``), so a padded
-step contributes nothing to a sum and is never mistaken for a real item; the padding *mask* is
-derived from ``ids == PAD_ID``.
+step contributes nothing to a sum and is never mistaken for a real item. That mapping happens
+inside each table (:class:`PaddedEmbedding`), and the padding *mask* (``ids != PAD_ID``) comes
+from :meth:`EmbeddingLayer.padding_mask`: this module is the one home of padding. ``PAD_ID``
+belongs to history sequences only; a single-id feature (``user_id``, ``item_id``) must hold a
+real id in every row.
 
 This module also checks a batch against the features (missing keys, wrong shapes, ids out of
-range) with errors that name the feature and what was expected; the checks are skipped while a
-model is traced for export.
+range, padding where none may be) with errors that name the feature and what was expected.
 
 Taught in notebooks/02_feature_definitions.ipynb.
 """
@@ -20,8 +22,6 @@ import torch
 from torch import Tensor, nn
 
 from ..features import PAD_ID, DenseFeature, SequenceFeature, SparseFeature
-from ._tracing import is_tracing
-
 assert PAD_ID < 0, "PAD_ID must lie outside every vocabulary"
 
 #: Standard deviation of the normal distribution embedding rows start from.
@@ -69,32 +69,54 @@ def check_feature_names(features: Iterable) -> None:
 
 
 def _root_of(f, by_name: Mapping[str, object]) -> str:
-    """Follow ``shared_with`` links to the feature that owns the table (errors for missing names and cycles)."""
-    chain = [f.name]
-    cur = f
-    while cur.shared_with is not None:
-        target = cur.shared_with
-        if target == cur.name:
-            raise FeatureConfigError(f"feature {cur.name!r}: shared_with names the feature itself; remove shared_with")
-        if target not in by_name:
-            choices = sorted(n for n, g in by_name.items() if not isinstance(g, DenseFeature) and n != cur.name)
-            raise FeatureConfigError(
-                f"feature {cur.name!r}: shared_with={target!r} names no feature of this model; "
-                f"add a feature named {target!r} (usually the target feature) or use one of {choices}"
-            )
-        nxt = by_name[target]
-        if isinstance(nxt, DenseFeature):
-            raise FeatureConfigError(f"feature {cur.name!r}: shared_with={target!r} is a DenseFeature, which has no embedding table")
-        if nxt.embed_dim != cur.embed_dim:
-            raise FeatureConfigError(
-                f"feature {cur.name!r} (embed_dim={cur.embed_dim}) shares the table of {target!r} "
-                f"(embed_dim={nxt.embed_dim}); a shared table has one size: set embed_dim={nxt.embed_dim} on {cur.name!r}"
-            )
-        if target in chain:
-            raise FeatureConfigError(f"features {chain} share tables in a cycle; let exactly one of them own the table (shared_with=None)")
-        chain.append(target)
-        cur = nxt
-    return cur.name
+    """The feature that owns ``f``'s table: ``f.shared_with`` if set, else ``f`` itself (as ``f.table_name``).
+
+    ``shared_with`` must name the owner of a table: a feature that itself shares nothing. A chain
+    (``a`` shares ``b``, which shares ``c``) is refused with the fix (share ``c`` directly), so a
+    feature's ``table_name`` is always the table it reads.
+    """
+    target = f.shared_with
+    if target is None:
+        return f.name
+    if target == f.name:
+        raise FeatureConfigError(f"feature {f.name!r}: shared_with names the feature itself; remove shared_with")
+    if target not in by_name:
+        choices = sorted(n for n, g in by_name.items() if not isinstance(g, DenseFeature) and n != f.name)
+        raise FeatureConfigError(
+            f"feature {f.name!r}: shared_with={target!r} names no feature of this model; "
+            f"add a feature named {target!r} (usually the target feature) or use one of {choices}"
+        )
+    owner = by_name[target]
+    if isinstance(owner, DenseFeature):
+        raise FeatureConfigError(f"feature {f.name!r}: shared_with={target!r} is a DenseFeature, which has no embedding table")
+    if owner.shared_with is not None:
+        raise FeatureConfigError(
+            f"feature {f.name!r}: shared_with={target!r}, but {target!r} itself shares the table of "
+            f"{owner.shared_with!r}; name the table's owner directly: shared_with={owner.shared_with!r}"
+        )
+    if owner.embed_dim != f.embed_dim:
+        raise FeatureConfigError(
+            f"feature {f.name!r} (embed_dim={f.embed_dim}) shares the table of {target!r} "
+            f"(embed_dim={owner.embed_dim}); a shared table has one size: set embed_dim={owner.embed_dim} on {f.name!r}"
+        )
+    return target
+
+
+class PaddedEmbedding(nn.Embedding):
+    """An ``nn.Embedding`` of ``vocab_size + 1`` rows whose last row (zeros, never trained) serves :data:`PAD_ID`.
+
+    ``table(ids)`` maps ``PAD_ID`` to the padding row, then looks the rows up; ids are otherwise
+    used as given. Taught in notebooks/02_feature_definitions.ipynb.
+    """
+
+    def __init__(self, vocab_size: int, embed_dim: int, init_std: float = EMBED_INIT_STD):
+        super().__init__(vocab_size + 1, embed_dim, padding_idx=vocab_size)
+        nn.init.normal_(self.weight, std=init_std)
+        with torch.no_grad():
+            self.weight[vocab_size].zero_()
+
+    def forward(self, ids: Tensor) -> Tensor:
+        return super().forward(torch.where(ids == PAD_ID, self.padding_idx, ids))
 
 
 class EmbeddingLayer(nn.Module):
@@ -122,25 +144,22 @@ class EmbeddingLayer(nn.Module):
         check_feature_names(features)
         self.features = features
         self._by_name = {f.name: f for f in features}
-        self.table_names: dict[str, str] = {}  # feature name -> name of the table it looks up
+        self.table_names = self.table_names_of(features)  # feature name -> name of the table it looks up
         group_rows: dict[str, int] = {}
-        for f in features:
-            if isinstance(f, DenseFeature):
-                continue
-            root = _root_of(f, self._by_name)
-            self.table_names[f.name] = root
-            group_rows[root] = max(group_rows.get(root, 0), f.vocab_size)
-        self.tables = nn.ModuleDict()
-        for root, vocab in group_rows.items():
-            dim = self._by_name[root].embed_dim
-            table = nn.Embedding(vocab + 1, dim, padding_idx=vocab)  # last row: padding, zeros
-            nn.init.normal_(table.weight, std=init_std)
-            with torch.no_grad():
-                table.weight[vocab].zero_()
-            self.tables[root] = table
+        for name, root in self.table_names.items():
+            group_rows[root] = max(group_rows.get(root, 0), self._by_name[name].vocab_size)
+        self.tables = nn.ModuleDict(
+            {root: PaddedEmbedding(vocab, self._by_name[root].embed_dim, init_std) for root, vocab in group_rows.items()}
+        )
+
+    @staticmethod
+    def table_names_of(features: Sequence) -> dict[str, str]:
+        """``{feature name: name of the table it reads}`` for the sparse and sequence features (checks ``shared_with``)."""
+        by_name = {f.name: f for f in features}
+        return {f.name: _root_of(f, by_name) for f in features if not isinstance(f, DenseFeature)}
 
     # ------------------------------------------------------------------ lookups
-    def table(self, name: str) -> nn.Embedding:
+    def table(self, name: str) -> PaddedEmbedding:
         """The embedding table feature ``name`` looks up (the same object for features that share it)."""
         return self.tables[self.table_names[name]]
 
@@ -148,16 +167,14 @@ class EmbeddingLayer(nn.Module):
         """Index of the padding row of the table of feature ``name``."""
         return self.table(name).padding_idx
 
-    def lookup(self, name: str, ids: Tensor, padded: bool = True) -> Tensor:
-        """Embed ``ids`` (any shape) of feature ``name``; :data:`PAD_ID` gives the zero row. Shape ``ids.shape + (dim,)``.
+    def lookup(self, name: str, ids: Tensor) -> Tensor:
+        """Embed ``ids`` (any shape) of feature ``name``; :data:`PAD_ID` gives the zero row. Shape ``ids.shape + (dim,)``."""
+        return self.table(name)(ids)
 
-        ``padded=False`` promises that ``ids`` holds no :data:`PAD_ID` (as :meth:`check_batch` reports),
-        which skips mapping padding to the padding row.
-        """
-        table = self.table(name)
-        if padded:
-            ids = torch.where(ids == PAD_ID, table.padding_idx, ids)
-        return table(ids)
+    @staticmethod
+    def padding_mask(ids: Tensor) -> Tensor:
+        """``(batch, seq_len)`` bool, True on the real steps of a history (``ids != PAD_ID``)."""
+        return ids != PAD_ID
 
     def forward(self, x: Mapping[str, Tensor], names: Iterable[str] | None = None) -> dict[str, Tensor]:
         """Embed the features ``names`` (default: all) of batch ``x``; see the class docstring for shapes."""
@@ -179,23 +196,18 @@ class EmbeddingLayer(nn.Module):
         if mode == "sum":
             return e
         if mode == "mean":
-            n = (ids != PAD_ID).sum(dim=1, keepdim=True).clamp_min(1).to(e.dtype)  # (batch, 1)
+            n = self.padding_mask(ids).sum(dim=1, keepdim=True).clamp_min(1).to(e.dtype)  # (batch, 1)
             return e / n
         raise ValueError(f"feature {name!r}: pooling {mode!r} cannot be reduced to one vector; use 'sum' or 'mean'")
 
     # ------------------------------------------------------------------ checks
-    def check_batch(self, x: Mapping[str, Tensor], names: Sequence[str]) -> set[str] | None:
+    def check_batch(self, x: Mapping[str, Tensor], names: Sequence[str]) -> None:
         """Check that ``x`` has every key in ``names`` with the right shape, dtype and ids in range.
 
         Raises :class:`MissingInputError` (a ``KeyError``) or :class:`InputError` (a ``ValueError``)
-        naming the feature. One reduction per feature; skipped while tracing for export.
-
-        Returns the names of the id inputs that hold :data:`PAD_ID` (``None`` while tracing: unknown),
-        so lookups of the others can skip the padding step.
+        naming the feature. One reduction per feature. It reads tensor values, so a model skips it
+        while a graph is recorded (``model(x, traceable=True)``).
         """
-        if is_tracing():
-            return None
-        padded: set[str] = set()
         if not isinstance(x, Mapping):
             raise InputError(f"a batch must be a dict of tensors keyed by feature name, got {type(x).__name__}")
         batch, first = None, None
@@ -233,8 +245,13 @@ class EmbeddingLayer(nn.Module):
                 continue
             lo, hi = torch.aminmax(v)
             lo, hi = int(lo), int(hi)
-            if lo == PAD_ID:
-                padded.add(name)
+            if lo == PAD_ID and not isinstance(f, SequenceFeature):
+                row = int((v == PAD_ID).nonzero()[0, 0])
+                raise InputError(
+                    f"feature {name!r}: row {row} holds {PAD_ID} (PAD_ID), which marks padding in history sequences "
+                    f"only; a single-id feature needs a real id in every row. Give missing values an id of their "
+                    f"own (e.g. 0 = unknown, as din_tutorial.datasets does for missing profile values)"
+                )
             if hi >= f.vocab_size or (lo < 0 and lo != PAD_ID):
                 bad = hi if hi >= f.vocab_size else lo
                 raise InputError(
@@ -242,4 +259,3 @@ class EmbeddingLayer(nn.Module):
                     f"0 .. vocab_size - 1, and {PAD_ID} marks padding. Set vocab_size to the largest id + 1 over "
                     f"all splits (data[{name!r}].max() + 1)"
                 )
-        return padded

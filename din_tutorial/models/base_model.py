@@ -14,7 +14,8 @@ from torch import Tensor
 
 from ..layers.embedding import EmbeddingLayer, FeatureConfigError
 from ..layers.mlp import MLP
-from .ctr_model import DEFAULT_ATTENTION_PARAMS, DEFAULT_MLP_PARAMS, CTRModel, parse_params
+from ..settings import OFFICIAL_ATTENTION_MLP, OFFICIAL_MLP_PARAMS
+from .ctr_model import CTRModel, parse_params
 
 
 class BaseModel(CTRModel):
@@ -23,7 +24,7 @@ class BaseModel(CTRModel):
     Takes DIN's arguments (``attention_mlp`` / ``attention_mlp_params`` are accepted and checked,
     then unused), so ``BaseModel(**same_kwargs)`` and ``DIN(**same_kwargs)`` compare directly.
     A history feature with ``pooling="mean"`` is averaged instead; ``"concat"`` (what DIN needs)
-    is summed, as in the paper.
+    is summed, as in the paper. ``sync_dice`` as in :class:`~din_tutorial.models.DIN` (the head's Dice).
 
     Taught in notebooks/05_training.ipynb.
     """
@@ -40,6 +41,7 @@ class BaseModel(CTRModel):
         embedding: EmbeddingLayer | None = None,
         mba_reg: float = 0.0,
         id_counts: Mapping | None = None,
+        sync_dice: bool = False,
     ):
         super().__init__(
             features,
@@ -55,18 +57,18 @@ class BaseModel(CTRModel):
             raise FeatureConfigError("give the activation unit's settings once: attention_mlp or attention_mlp_params, not both")
         parse_params(
             attention_mlp if attention_mlp is not None else attention_mlp_params,
-            DEFAULT_ATTENTION_PARAMS,
+            OFFICIAL_ATTENTION_MLP,
             ("dims", "dropout", "activation", "use_softmax"),
             "attention_mlp",
         )
-        mlp = parse_params(mlp_params, DEFAULT_MLP_PARAMS, ("dims", "dropout", "activation", "output_layer"), "mlp_params")
+        mlp = parse_params(mlp_params, OFFICIAL_MLP_PARAMS, ("dims", "dropout", "activation", "output_layer"), "mlp_params")
         if not mlp.pop("output_layer", True):
             raise FeatureConfigError("mlp_params: the model's MLP ends in one logit; drop output_layer=False")
         self.mlp_params = mlp
-        self.mlp = MLP(self.profile_dim + 2 * self.target_dim, **mlp)
+        self.mlp = MLP(self.profile_dim + 2 * self.target_dim, **mlp, sync_stats=sync_dice)
 
     def _interest(
-        self, x: Mapping[str, Tensor], targets: list[Tensor], return_weights: bool = False
+        self, x: Mapping[str, Tensor], targets: list[Tensor], packed: bool, return_weights: bool = False
     ) -> tuple[list[Tensor], Tensor | None]:
         pooled = [
             self.embedding.pool(h.name, x[h.name], "mean" if h.pooling == "mean" else "sum")  # (batch, dim)

@@ -17,14 +17,9 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from ..features import PAD_ID, DenseFeature, SequenceFeature, SparseFeature
-from ..layers.embedding import EmbeddingLayer, FeatureConfigError, _root_of, check_feature_names
+from ..features import DenseFeature, SequenceFeature, SparseFeature
+from ..layers.embedding import EmbeddingLayer, FeatureConfigError, check_feature_names
 from ..layers.mlp import ACTIVATIONS
-
-#: The MLP head when ``mlp_params`` is not given (the official code's 200-80 with Dice).
-DEFAULT_MLP_PARAMS = {"dims": [200, 80], "dropout": 0.0, "activation": "dice"}
-#: The activation unit when ``attention_mlp`` is not given (the official code's 80-40).
-DEFAULT_ATTENTION_PARAMS = {"dims": [80, 40], "dropout": 0.0, "activation": "dice", "use_softmax": False}
 
 
 def parse_params(params: Mapping | None, defaults: Mapping, allowed: Sequence[str], what: str) -> dict:
@@ -61,8 +56,13 @@ def _listify(features, what: str) -> list:
 class CTRModel(nn.Module):
     """Skeleton shared by :class:`~din_tutorial.models.DIN` and :class:`~din_tutorial.models.BaseModel`.
 
-    Subclasses set ``self.mlp`` and implement ``_interest(x, return_weights)``, the pooled
-    history vectors that join the profile and target embeddings before the MLP.
+    Subclasses set ``self.mlp`` and implement ``_interest(x, targets, packed, return_weights)``, the
+    pooled history vectors that join the profile and target embeddings before the MLP.
+
+    ``model(x)`` checks the batch, then computes; ``model(x, traceable=True)`` is the form a graph
+    recorder sees (``export_onnx``, ``visualize_model``): no input checks (they read tensor values)
+    and every history position attended with the padding mask (shapes that do not depend on the
+    data). Both give the same probabilities (tests/test_models.py).
 
     Attributes:
         features, history_features, target_features: the feature lists the model was built from.
@@ -137,15 +137,16 @@ class CTRModel(nn.Module):
                     f"(embed_dim={t.embed_dim}); paired features must have the same embed_dim"
                 )
         # a history reading another *target's* table is paired with the wrong target (lists out of order)
-        target_roots = [_root_of(t, by_name) for t in targ]
+        table_of = EmbeddingLayer.table_names_of(self.features + targ + hist)
+        target_roots = [table_of[t.name] for t in targ]
         for h, t, t_root in zip(hist, targ, target_roots):
-            h_root = _root_of(h, by_name)
+            h_root = table_of[h.name]
             if h_root != t_root and h_root in target_roots:
                 raise FeatureConfigError(
                     f"history feature {h.name!r} shares the embedding of {h_root!r} but is paired with target feature "
                     f"{t.name!r} (embedding {t_root!r}); the activation unit compares each behaviour with the target "
                     f"of the same position, so list target_features in the order of history_features "
-                    f"(here {[_root_of(f, by_name) for f in hist]})"
+                    f"(here {[table_of[f.name] for f in hist]})"
                 )
         for f in self.features:
             if isinstance(f, SequenceFeature) and f.pooling == "concat":
@@ -173,18 +174,12 @@ class CTRModel(nn.Module):
                 )
 
     # --------------------------------------------------------------- inputs
-    def check_inputs(self, x: Mapping[str, Tensor]) -> set[str] | None:
-        """Raise a clear error when batch ``x`` misses a key or has an id out of range (no-op while exporting).
+    def check_inputs(self, x: Mapping[str, Tensor]) -> None:
+        """Raise a clear error when batch ``x`` misses a key, has a wrong shape or an id out of range."""
+        self.embedding.check_batch(x, self.input_names)
 
-        Returns the names of the inputs that hold padding (``None`` while exporting: unknown).
-        """
-        return self.embedding.check_batch(x, self.input_names)
-
-    def _profile_parts(self, x: Mapping[str, Tensor], padded: set[str] | None = None) -> list[Tensor]:
-        """``(batch, dim)`` vectors of the profile/context features, in the order of ``features``.
-
-        ``padded``: the inputs that may hold padding (from :meth:`check_inputs`; ``None``: any of them).
-        """
+    def _profile_parts(self, x: Mapping[str, Tensor]) -> list[Tensor]:
+        """``(batch, dim)`` vectors of the profile/context features, in the order of ``features``."""
         out = []
         for f in self.features:
             v = x[f.name]
@@ -193,32 +188,41 @@ class CTRModel(nn.Module):
             elif isinstance(f, SequenceFeature):
                 out.append(self.embedding.pool(f.name, v, f.pooling))  # (batch, dim)
             else:
-                out.append(self.embedding.lookup(f.name, v, padded is None or f.name in padded))  # (batch, dim)
+                out.append(self.embedding.lookup(f.name, v))  # (batch, dim)
         return out
 
-    def _target_parts(self, x: Mapping[str, Tensor], padded: set[str] | None = None) -> list[Tensor]:
-        return [
-            self.embedding.lookup(f.name, x[f.name], padded is None or f.name in padded) for f in self.target_features
-        ]  # each (batch, dim)
+    def _target_parts(self, x: Mapping[str, Tensor]) -> list[Tensor]:
+        return [self.embedding.lookup(f.name, x[f.name]) for f in self.target_features]  # each (batch, dim)
 
     def _interest(
-        self, x: Mapping[str, Tensor], targets: list[Tensor], return_weights: bool = False
+        self, x: Mapping[str, Tensor], targets: list[Tensor], packed: bool, return_weights: bool = False
     ) -> tuple[list[Tensor], Tensor | None]:
         """The user's interest vectors (one ``(batch, dim)`` per target feature, or one for a group) and,
-        when asked, the attention weights."""
+        when asked, the attention weights. ``packed``: attend only the real steps (data-dependent shapes)."""
         raise NotImplementedError
 
-    def logits(self, x: Mapping[str, Tensor]) -> Tensor:
-        """Click logits ``(batch,)`` (no sigmoid), after checking the batch."""
-        padded = self.check_inputs(x)
-        targets = self._target_parts(x, padded)
-        interest, _ = self._interest(x, targets)
-        z = torch.cat(self._profile_parts(x, padded) + targets + interest, dim=1)  # (batch, mlp input)
-        return self.mlp(z).squeeze(-1)
+    def mlp_input(self, x: Mapping[str, Tensor], traceable: bool = False) -> Tensor:
+        """The vector the MLP reads, ``(batch, mlp input)``: profile, target and interest vectors side by side.
 
-    def forward(self, x: Mapping[str, Tensor]) -> Tensor:
-        """Click probabilities ``(batch,)`` for batch ``x`` (a dict of tensors keyed by feature name)."""
-        return torch.sigmoid(self.logits(x))
+        Taught in notebooks/05_training.ipynb (the BaseModel against DIN, one batch through both).
+        """
+        if not traceable:
+            self.check_inputs(x)
+        targets = self._target_parts(x)
+        interest, _ = self._interest(x, targets, packed=not traceable)
+        return torch.cat(self._profile_parts(x) + targets + interest, dim=1)
+
+    def logits(self, x: Mapping[str, Tensor], traceable: bool = False) -> Tensor:
+        """Click logits ``(batch,)`` (no sigmoid); ``traceable`` as in :meth:`forward`."""
+        return self.mlp(self.mlp_input(x, traceable)).squeeze(-1)
+
+    def forward(self, x: Mapping[str, Tensor], traceable: bool = False) -> Tensor:
+        """Click probabilities ``(batch,)`` for batch ``x`` (a dict of tensors keyed by feature name).
+
+        ``traceable=True``: the form to record as a graph (ONNX export, drawing): no input checks,
+        and the attention over every position with the padding mask; the same probabilities.
+        """
+        return torch.sigmoid(self.logits(x, traceable))
 
     # --------------------------------------------------------------- regularisation
     def _set_regularization(self, mba_reg: float, id_counts) -> None:
@@ -262,7 +266,7 @@ class CTRModel(nn.Module):
         for root, names in self._table_users.items():
             table = self.embedding.tables[root]
             ids = torch.cat([x[n].reshape(-1) for n in names])
-            ids = ids[ids != PAD_ID]
+            ids = ids[self.embedding.padding_mask(ids)]
             counts = torch.bincount(ids, minlength=table.num_embeddings).to(first.dtype)  # (rows,)
             rows = counts.nonzero().squeeze(1)  # ids present in the batch
             n = getattr(self, self._counts[root]) if root in self._counts else counts

@@ -19,12 +19,11 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from ..features import PAD_ID
-from ..layers._tracing import is_tracing
 from ..layers.activation_unit import ActivationUnit, PackedSteps
 from ..layers.embedding import EmbeddingLayer, FeatureConfigError, InputError
 from ..layers.mlp import MLP
-from .ctr_model import DEFAULT_ATTENTION_PARAMS, DEFAULT_MLP_PARAMS, CTRModel, parse_params
+from ..settings import OFFICIAL_ATTENTION_MLP, OFFICIAL_MLP_PARAMS
+from .ctr_model import CTRModel, parse_params
 
 ATTENTION_MODES = ("group", "per_feature")
 
@@ -38,9 +37,11 @@ class DIN(CTRModel):
         history_features: behaviour sequences (``SequenceFeature(..., pooling="concat",
             shared_with=<target name>)``), ``(batch, seq_len)`` ids padded with ``PAD_ID``.
         target_features: the candidate's features, paired one by one with ``history_features``.
-        mlp_params: the head, ``{"dims": [256, 128], "dropout": 0.2, "activation": "dice"}``.
+        mlp_params: the head, ``{"dims": [256, 128], "dropout": 0.2, "activation": "dice"}``
+            (default: the official code's, :data:`~din_tutorial.settings.OFFICIAL_MLP_PARAMS`).
         attention_mlp: the activation unit, ``{"dims": [32, 16], "dropout": 0.2, "activation":
-            "dice", "use_softmax": False}``. ``attention_mlp_params`` is accepted as an alias.
+            "dice", "use_softmax": False}`` (default: the official code's 80-40).
+            ``attention_mlp_params`` is accepted as an alias.
         attention_mode: ``"group"`` (default; one unit over the concatenated behaviour vector,
             the paper's goods group) or ``"per_feature"`` (one unit per pair).
         embedding: an existing :class:`~din_tutorial.layers.EmbeddingLayer` to share (e.g.
@@ -48,10 +49,13 @@ class DIN(CTRModel):
         mba_reg: weight of the paper's mini-batch aware regularisation (0 = off; the paper uses 0.01);
             see :meth:`regularization_loss`.
         id_counts: ``{feature name: counts per id over the training data}`` for that regularisation.
+        sync_dice: under ``torch.distributed``, every Dice computes its batch statistics over all
+            processes' slices of the batch (notebooks/09_scaling_out.ipynb); default per process.
 
-    ``model(x)`` returns click probabilities ``(batch,)``; :meth:`attention_weights` the weights.
-    ``model.pack_history`` (default True) runs the activation unit on the real behaviours only;
-    while exporting, the dense masked form is used (same result, static-shape graph).
+    ``model(x)`` returns click probabilities ``(batch,)``; it runs the activation unit on the real
+    behaviours only. ``model(x, traceable=True)`` attends every position with the padding mask
+    instead (the form that is exported and drawn; the same result). :meth:`attention_weights`
+    gives the weights.
 
     Taught in notebooks/03_activation_unit.ipynb and notebooks/05_training.ipynb.
     """
@@ -69,6 +73,7 @@ class DIN(CTRModel):
         embedding: EmbeddingLayer | None = None,
         mba_reg: float = 0.0,
         id_counts: Mapping | None = None,
+        sync_dice: bool = False,
     ):
         super().__init__(
             features,
@@ -84,13 +89,13 @@ class DIN(CTRModel):
             raise FeatureConfigError("give the activation unit's settings once: attention_mlp or attention_mlp_params, not both")
         att = parse_params(
             attention_mlp if attention_mlp is not None else attention_mlp_params,
-            DEFAULT_ATTENTION_PARAMS,
+            OFFICIAL_ATTENTION_MLP,
             ("dims", "dropout", "activation", "use_softmax"),
             "attention_mlp",
         )
         if not att["dims"]:
             raise FeatureConfigError("attention_mlp: dims needs at least one hidden layer, e.g. [32, 16]")
-        mlp = parse_params(mlp_params, DEFAULT_MLP_PARAMS, ("dims", "dropout", "activation", "output_layer"), "mlp_params")
+        mlp = parse_params(mlp_params, OFFICIAL_MLP_PARAMS, ("dims", "dropout", "activation", "output_layer"), "mlp_params")
         if not mlp.pop("output_layer", True):
             raise FeatureConfigError("mlp_params: DIN's MLP ends in one logit; drop output_layer=False")
         if attention_mode not in ATTENTION_MODES:
@@ -102,44 +107,38 @@ class DIN(CTRModel):
             unit_dims = [self.target_dim]
         else:
             unit_dims = [t.embed_dim for t in self.target_features]
-        self.attention = nn.ModuleList(ActivationUnit(d, **att) for d in unit_dims)
-        self.mlp = MLP(self.profile_dim + 2 * self.target_dim, **mlp)
-        #: run the activation unit on the real behaviours only (dense masked form while exporting)
-        self.pack_history = True
+        self.attention = nn.ModuleList(ActivationUnit(d, **att, sync_stats=sync_dice) for d in unit_dims)
+        self.mlp = MLP(self.profile_dim + 2 * self.target_dim, **mlp, sync_stats=sync_dice)
 
     # --------------------------------------------------------------- inputs
-    def check_inputs(self, x: Mapping[str, Tensor]) -> set[str] | None:
+    def check_inputs(self, x: Mapping[str, Tensor]) -> None:
         """Also checks that the history features are padded at the same positions."""
-        padded = super().check_inputs(x)
-        if is_tracing() or len(self.history_features) < 2:
-            return padded
+        super().check_inputs(x)
+        if len(self.history_features) < 2:
+            return
         first = self.history_features[0].name
-        pad = x[first] == PAD_ID
+        real = self.embedding.padding_mask(x[first])
         for h in self.history_features[1:]:
-            if x[h.name].shape != x[first].shape or not torch.equal(pad, x[h.name] == PAD_ID):
+            if x[h.name].shape != x[first].shape or not torch.equal(real, self.embedding.padding_mask(x[h.name])):
                 raise InputError(
                     f"history features {first!r} and {h.name!r} must have the same shape and padding "
-                    f"(PAD_ID={PAD_ID} at the same positions): they describe the same behaviours"
+                    f"(PAD_ID at the same positions): they describe the same behaviours"
                 )
-        return padded
 
     # --------------------------------------------------------------- attention
     def _interest(
-        self, x: Mapping[str, Tensor], targets: list[Tensor], return_weights: bool = False
+        self, x: Mapping[str, Tensor], targets: list[Tensor], packed: bool, return_weights: bool = False
     ) -> tuple[list[Tensor], Tensor | None]:
         hist = self.history_features
-        mask = x[hist[0].name] != PAD_ID  # (batch, L), True on real behaviours
-        packed = self.pack_history and not is_tracing()
+        mask = self.embedding.padding_mask(x[hist[0].name])  # (batch, L), True on real behaviours
         steps = PackedSteps.from_mask(mask) if packed else None
 
         def keys_of(features) -> Tensor:
-            if packed:  # (N, dim): only the real steps, so no padding row; index_select's backward is cheap
-                return torch.cat(
-                    [self.embedding.table(h.name).weight.index_select(0, steps.gather(x[h.name])) for h in features], dim=1
-                )
+            if packed:  # (N, dim): the real steps only
+                return torch.cat([self.embedding.lookup(h.name, steps.gather(x[h.name])) for h in features], dim=1)
             return torch.cat([self.embedding.lookup(h.name, x[h.name]) for h in features], dim=-1)  # (batch, L, dim)
 
-        if self.attention_mode == "group":
+        if self.attention_mode == "group":  # one unit over [item, category] side by side: the goods group
             groups = [(self.attention[0], hist, torch.cat(targets, dim=1))]
         else:
             groups = [(unit, [h], t) for unit, h, t in zip(self.attention, hist, targets)]
@@ -161,12 +160,18 @@ class DIN(CTRModel):
     def attention_weights(self, x: Mapping[str, Tensor]) -> Tensor:
         """The activation unit's weights for batch ``x``: ``(batch, seq_len)``, 0 on padding.
 
-        With ``attention_mode="per_feature"``: ``(batch, n_pairs, seq_len)``. Runs in the model's
-        current mode (call ``model.eval()`` first for weights without dropout) and without gradients.
-        Without softmax the weights' sign is arbitrary (the MLP after the pooling can undo it):
-        compare their magnitudes. Taught in notebooks/03_activation_unit.ipynb.
+        With ``attention_mode="per_feature"``: ``(batch, n_pairs, seq_len)``. Always computed as at
+        inference (eval mode: Dice's moving averages, no dropout, which it never changes), without
+        gradients; the model's mode is restored afterwards. Without softmax the weights' global
+        sign and scale are not identified by the data (the MLP after the pooling can undo them):
+        compare them within a user. Taught in notebooks/03_activation_unit.ipynb.
         """
         self.check_inputs(x)
-        with torch.no_grad():
-            _, w = self._interest(x, self._target_parts(x), return_weights=True)
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                _, w = self._interest(x, self._target_parts(x), packed=True, return_weights=True)
+        finally:
+            self.train(was_training)
         return w
