@@ -4,8 +4,7 @@ import pytest
 from exercise_utils import assert_solution_passes, assert_stub_is_todo
 
 from din_tutorial import DenseFeature, SequenceFeature, SparseFeature
-from din_tutorial.checks import ExerciseFailed, check_mlp_input_width, check_seed_features
-from din_tutorial.pipeline import seed_features
+from din_tutorial.checks import ExerciseFailed, check_brand_features, check_mlp_input_width
 
 
 @pytest.mark.parametrize("name", ["02_feature_definitions_ex1", "02_feature_definitions_ex2"])
@@ -13,66 +12,83 @@ def test_solution_passes_its_check(name):
     assert_solution_passes(name)
 
 
-# ---- 02.1 the seed's feature lists
-def _seed_with(vocab, **history_kw):
-    """The seed's lists with the history features rebuilt with ``history_kw`` overriding each field."""
-    features, targets, _ = seed_features(vocab)
+# ---- 02.1 the feature lists of the brand log
+GOODS = [("item_id", 32), ("cate_id", 8), ("brand_id", 8)]
+
+
+def _brand_with(vocab, goods=GOODS, user_dim=32, **history_kw):
+    """The right lists with the history features rebuilt with ``history_kw`` overriding each field."""
+    features = [SparseFeature("user_id", vocab["user_id"], user_dim)]
+    targets = [SparseFeature(col, vocab[col], dim) for col, dim in goods]
     histories = []
-    for col in ("item_id", "cate_id"):
-        kw = {"vocab_size": vocab[col], "embed_dim": 16, "pooling": "concat", "shared_with": col}
+    for col, dim in goods:
+        kw = {"vocab_size": vocab[col], "embed_dim": dim, "pooling": "concat", "shared_with": col}
         kw.update({k: (v(col) if callable(v) else v) for k, v in history_kw.items()})
         histories.append(SequenceFeature(f"hist_{col}", **kw))
     return features, targets, histories
 
 
+def written_differently(vocab):  # the right answer, built another way
+    f, t, h = _brand_with(vocab)
+    return tuple(f), list(t), list(h)
+
+
 def no_shared_with(vocab):
-    return _seed_with(vocab, shared_with=None)
+    return _brand_with(vocab, shared_with=None)
 
 
 def mean_pooling(vocab):
-    return _seed_with(vocab, pooling="mean")
+    return _brand_with(vocab, pooling="mean")
 
 
-def history_embed_dim_8(vocab):
-    return _seed_with(vocab, embed_dim=8)
+def history_embed_dim_16(vocab):
+    return _brand_with(vocab, embed_dim=16)
 
 
-def everything_16(vocab):
-    features, targets, histories = seed_features(vocab)
-    return [SparseFeature(f.name, f.vocab_size, 16) for f in features], targets, histories
+def the_seeds_sizes(vocab):  # copied from the seed: 16 everywhere
+    return _brand_with(vocab, goods=[(c, 16) for c, _ in GOODS], user_dim=16)
 
 
 def history_vocab_of_users(vocab):
-    return _seed_with(vocab, vocab_size=vocab["user_id"])
+    return _brand_with(vocab, vocab_size=vocab["user_id"])
 
 
 def swapped_targets(vocab):
-    features, targets, histories = seed_features(vocab)
+    features, targets, histories = _brand_with(vocab)
     return features, targets[::-1], histories
 
 
 def shared_with_wrong_target(vocab):
-    return _seed_with(vocab, shared_with="item_id")
+    return _brand_with(vocab, shared_with="item_id")
+
+
+def forgets_the_brand(vocab):
+    return _brand_with(vocab, goods=GOODS[:2])
+
+
+def test_the_right_answer_written_differently_passes():
+    assert check_brand_features(written_differently) is True
 
 
 @pytest.mark.parametrize("wrong, words", [
     (no_shared_with, "shares the embedding table of the target"),
     (mean_pooling, "pooling='concat'"),
-    (history_embed_dim_8, "same embed_dim"),
-    (everything_16, "profile columns"),
+    (history_embed_dim_16, "same embed_dim"),
+    (the_seeds_sizes, "read them from the exercise's"),
     (history_vocab_of_users, "reads the same ids as its target"),
     (swapped_targets, "paired one by one"),
     (shared_with_wrong_target, "shares the embedding table"),
+    (forgets_the_brand, "lacks \\['brand_id'\\]"),
 ])
 def test_feature_check_rejects_typical_mistakes(wrong, words):
     with pytest.raises(ExerciseFailed, match=words):
-        check_seed_features(wrong)
+        check_brand_features(wrong)
 
 
 def test_feature_check_rejects_a_hard_coded_vocabulary():
-    fixed = {"user_id": 50, "item_id": 120, "cate_id": 12, "gender": 2, "age": 7, "occupation": 21, "zip": 30}
+    fixed = {"user_id": 50, "item_id": 120, "cate_id": 12, "brand_id": 9}
     with pytest.raises(ExerciseFailed, match="vocab_size"):
-        check_seed_features(lambda vocab: seed_features(fixed))
+        check_brand_features(lambda vocab: _brand_with(fixed))
 
 
 # ---- 02.2 the MLP input width
@@ -103,6 +119,6 @@ def test_width_check_rejects_typical_mistakes(wrong, words):
         check_mlp_input_width(wrong)
 
 
-@pytest.mark.parametrize("check", [check_seed_features, check_mlp_input_width])
+@pytest.mark.parametrize("check", [check_brand_features, check_mlp_input_width])
 def test_stub_is_todo_and_returns_false(check, capsys):
     assert_stub_is_todo(check, capsys)

@@ -3,8 +3,10 @@
 Each ``check_*`` runs the learner's answer against the package's reference, prints what
 matched and, on a mismatch, raises ExerciseFailed with a hint (never the answer).
 
-* 02.1 ``check_seed_features``: the seed's three feature lists for a vocabulary dict, against
-  :func:`din_tutorial.pipeline.seed_features`, then built into a DIN (shared tables checked).
+* 02.1 ``check_brand_features``: the three feature lists for a log whose goods also carry a
+  brand (item 32, category 8, brand 8, user 32, no profile columns), a variant of the seed's lists
+  that the notebook shows, against a reference built here, then built into a DIN (shared tables
+  checked).
 * 02.2 ``check_mlp_input_width``: DIN's MLP input width from the feature lists, against the
   first ``Linear`` layer of a DIN built from them.
 """
@@ -13,14 +15,30 @@ from __future__ import annotations
 from ..features import DenseFeature, SequenceFeature, SparseFeature
 from ._core import ExerciseFailed, exercise
 
-__all__: list[str] = ["check_mlp_input_width", "check_seed_features"]
+__all__: list[str] = ["check_brand_features", "check_mlp_input_width"]
 
 #: Two vocabularies (different sizes, so a hard-coded answer shows).
 VOCABS: tuple[dict, ...] = (
     {"user_id": 50, "item_id": 120, "cate_id": 12, "gender": 2, "age": 7, "occupation": 21, "zip": 30},
     {"user_id": 600, "item_id": 6606, "cate_id": 505, "gender": 2, "age": 7, "occupation": 21, "zip": 1260},
 )
+#: Vocabularies of the brand log of exercise 02.1.
+BRAND_VOCABS: tuple[dict, ...] = (
+    {"user_id": 50, "item_id": 120, "cate_id": 12, "brand_id": 9},
+    {"user_id": 600, "item_id": 6606, "cate_id": 505, "brand_id": 77},
+)
+#: (column, embed_dim) of the brand log's candidate, in the order the exercise lists them.
+BRAND_GOODS: tuple[tuple[str, int], ...] = (("item_id", 32), ("cate_id", 8), ("brand_id", 8))
 _LISTS = ("features", "target_features", "history_features")
+
+
+def brand_features(vocab: dict) -> tuple[list, list, list]:
+    """The reference lists of exercise 02.1 (taught in notebooks/02_feature_definitions.ipynb)."""
+    features = [SparseFeature("user_id", vocab["user_id"], 32)]
+    targets = [SparseFeature(col, vocab[col], dim) for col, dim in BRAND_GOODS]
+    histories = [SequenceFeature(f"hist_{col}", vocab[col], dim, pooling="concat", shared_with=col)
+                 for col, dim in BRAND_GOODS]
+    return features, targets, histories
 
 
 def _describe(f) -> dict:
@@ -44,8 +62,8 @@ def _attribute_hint(list_name: str, name: str, field: str, got, want) -> str:
         if list_name == "history_features":
             return (f"{name!r} has embed_dim={got}, but a history feature and its paired target must have the same "
                     f"embed_dim (they share one table): check the pair's sizes")
-        return (f"{name!r} has embed_dim={got}; the seed mixes sizes: the ids (user, item, category) get 16, "
-                f"the profile columns (gender, age, occupation, zip) get 8")
+        return (f"{name!r} has embed_dim={got}; the sizes differ by column here: read them from the exercise's "
+                f"table")
     if field == "pooling":
         return (f"{name!r} has pooling={got!r}; DIN's activation unit needs every behaviour, "
                 f"so a history keeps all its steps: pooling='concat'")
@@ -62,7 +80,7 @@ def _compare_lists(got: tuple, want: tuple) -> None:
             extra = [n for n in g_names if n not in w_names]
             if not missing and not extra:
                 hint = (f"same names, another order in {list_name}: history_features and target_features are "
-                        f"paired one by one, and the seed lists the user first, then the profile columns")
+                        f"paired one by one; list them in the exercise's order")
             elif missing:
                 hint = f"{list_name} lacks {missing}" + (f" and has {extra} that belong elsewhere" if extra else "")
             else:
@@ -75,25 +93,24 @@ def _compare_lists(got: tuple, want: tuple) -> None:
             got_d, want_d = _describe(f), _describe(ref)
             for field in ("type", "vocab_size", "embed_dim", "pooling", "shared_with"):
                 if got_d[field] != want_d[field]:
-                    raise ExerciseFailed(f"{list_name}: {f.name!r} differs from the seed's. "
+                    raise ExerciseFailed(f"{list_name}: {f.name!r} differs from the reference. "
                                          f"Hint: {_attribute_hint(list_name, f.name, field, got_d[field], want_d[field])}")
 
 
-@exercise("Exercise 02.1: the seed's feature lists")
-def check_seed_features(make_seed_features) -> list[str]:
-    """Compare ``make_seed_features(vocab) -> (features, target_features, history_features)`` with the seed's."""
+@exercise("Exercise 02.1: feature lists for a log with brands")
+def check_brand_features(make_brand_features) -> list[str]:
+    """Compare ``make_brand_features(vocab) -> (features, target_features, history_features)`` with the reference."""
     from ..layers.embedding import FeatureConfigError
     from ..models import DIN
-    from ..pipeline import seed_features
 
     lines = []
-    for vocab in VOCABS:
-        out = make_seed_features(dict(vocab))
+    for vocab in BRAND_VOCABS:
+        out = make_brand_features(dict(vocab))
         if not isinstance(out, (tuple, list)) or len(out) != 3 or not all(isinstance(x, (list, tuple)) for x in out):
             raise ExerciseFailed(f"got {type(out).__name__}. Hint: return three lists: "
                                  f"(features, target_features, history_features)")
         got = tuple(list(x) for x in out)
-        _compare_lists(got, seed_features(vocab))
+        _compare_lists(got, brand_features(vocab))
         try:
             model = DIN(features=got[0], history_features=got[2], target_features=got[1])
         except FeatureConfigError as err:  # pragma: no cover - the comparison above catches these first
@@ -104,12 +121,12 @@ def check_seed_features(make_seed_features) -> list[str]:
                 raise ExerciseFailed(f"{h.name!r} and {t.name!r} got two tables. Hint: set shared_with on the history "
                                      f"feature")
         n_params = sum(t.weight.numel() for t in emb.tables.values())
-        lines.append(f"vocab user/item/cate = {vocab['user_id']}/{vocab['item_id']}/{vocab['cate_id']}: "
-                     f"{sum(map(len, got))} features (names, types, vocab sizes, embed_dims, pooling, shared_with) "
-                     f"match the seed's")
+        lines.append(f"vocab user/item/cate/brand = {vocab['user_id']}/{vocab['item_id']}/{vocab['cate_id']}/"
+                     f"{vocab['brand_id']}: {sum(map(len, got))} features (names, types, vocab sizes, embed_dims, "
+                     f"pooling, shared_with) match")
     lines.append(f"DIN built from them: {len(emb.tables)} embedding tables for {len(emb.table_names)} features "
-                 f"({n_params:,} numbers); hist_item_id and item_id look up ONE Parameter, as do hist_cate_id and "
-                 f"cate_id")
+                 f"({n_params:,} numbers); each history looks up ONE Parameter with its target; the MLP reads "
+                 f"{model.mlp.layers[0][0].in_features} numbers")
     return lines
 
 
