@@ -83,7 +83,7 @@ def check_masked_weighted_sum(masked_weighted_sum) -> list[str]:
         total = w.sum(1, keepdim=True)
         hint = _diagnose(got, {
             "padding leaks in: the padded steps (mask False) hold junk, and your sum includes them. Set their "
-            "weights to 0 (torch.where(mask, weights, 0.0)) before the sum": (weights.unsqueeze(-1) * keys).sum(1),
+            "weights to 0 (where the mask is False) before the sum": (weights.unsqueeze(-1) * keys).sum(1),
             "no normalisation in Eq. 3: the paper keeps the raw sum so that its size tells how strongly the "
             "history supports the candidate; do not divide by the sum of the weights":
                 want / torch.where(total != 0, total, 1.0),
@@ -160,7 +160,7 @@ def check_activation_unit(activation_unit) -> list[str]:
             raw = _variant_weights(params, query, keys, mask)
         low = torch.finfo(raw.dtype).min
         variants = {
-            "you left the padded steps in: their weights must be exactly 0 (torch.where(mask, scores, 0.0)), "
+            "you left the padded steps in: their weights must be exactly 0 wherever the mask is False, "
             "or junk behaviours leak into v_U": raw,
             "no softmax: the paper drops it (section 4.3) so that the sum of the weights keeps the intensity of "
             "the interest; use the raw a(.) outputs as weights":
@@ -212,13 +212,13 @@ def check_masked_softmax(masked_softmax) -> list[str]:
             empty = ~mask.any(1)
             if empty.any() and torch.isnan(got[empty]).any() and not torch.isnan(got[~empty]).any():
                 hint = ("a history with no real behaviour has nothing to normalise: its row must be all zeros "
-                        "(compute the softmax, then torch.where(mask, w, 0.0))")
+                        "(compute the softmax, then zero the steps where the mask is False)")
             else:
                 hint = ("exp of a large score overflows: subtract each row's largest score before exp, "
                         "or use torch.softmax, which does")
             raise ExerciseFailed(f"{name}: your result holds NaN. Hint: {hint}")
         zero_fill = ("setting padded scores to 0 is not enough: exp(0) = 1 still gives them a share; fill them with a "
-                     "very negative number (torch.finfo(scores.dtype).min) before the softmax")
+                     "very negative number (the smallest the dtype holds) before the softmax")
         hint = _diagnose(got, [
             ("padded steps got probability: apply the mask BEFORE the softmax (fill their scores with a very "
              "negative number), so the real steps share all of it", torch.softmax(scores, -1)),
@@ -227,7 +227,7 @@ def check_masked_softmax(masked_softmax) -> list[str]:
             ("you zeroed padding after a softmax over every step, so the real steps do not sum to 1: mask before "
              "the softmax", torch.where(mask, torch.softmax(scores, -1), 0.0)),
             ("a history with no real behaviour must get all zeros, not 1/L each: zero the padded steps after "
-             "the softmax too (torch.where(mask, w, 0.0))", torch.softmax(scores.masked_fill(~mask, low), -1)),
+             "the softmax too (the mask decides which steps keep theirs)", torch.softmax(scores.masked_fill(~mask, low), -1)),
         ])
         lines.append(compare(got, want, name, hint or "softmax over the real steps only (mask first), 0 on padding"))
     lines.append("real steps sum to 1, padding gets 0, a fully padded row is all zeros, large scores do not overflow")
