@@ -27,6 +27,7 @@ __all__ = [
     "DataGenerator",
     "TensorBatchLoader",
     "validate_log",
+    "check_labels",
     "PAD_ID",
 ]
 
@@ -68,7 +69,15 @@ def _as_id_array(data: pd.DataFrame, col: str) -> np.ndarray:
     return ids
 
 
+def _datetime_to_ns(s: pd.Series) -> np.ndarray:
+    """Datetimes (naive or time-zone aware) as int64 nanoseconds since 1970-01-01 UTC."""
+    if getattr(s.dt, "tz", None) is not None:
+        s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+    return s.to_numpy().astype("datetime64[ns]").astype(np.int64)
+
+
 def _as_time_array(data: pd.DataFrame, col: str) -> np.ndarray:
+    """Return ``data[col]`` as a sortable array: int64 (integers, datetimes as nanoseconds) or float64."""
     s = data[col]
     if s.isna().any():
         raise ValueError(
@@ -76,13 +85,46 @@ def _as_time_array(data: pd.DataFrame, col: str) -> np.ndarray:
             f"every behaviour needs a time to be ordered: drop those rows or fill them"
         )
     if pd.api.types.is_datetime64_any_dtype(s):
-        return s.to_numpy().astype("datetime64[ns]").astype(np.int64)
+        return _datetime_to_ns(s)
     if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
         raise ValueError(
             f"time column {col!r} must be numeric (e.g. unix seconds) or datetime, got dtype {s.dtype}; "
             f"convert it with data[{col!r}] = pd.to_datetime(data[{col!r}])"
         )
-    return s.to_numpy().astype(np.float64)
+    values = s.to_numpy()
+    # Integers stay integers: float64 would merge distinct nanosecond stamps (above 2**53) into ties.
+    if np.issubdtype(values.dtype, np.integer):
+        return values.astype(np.int64, copy=False)
+    return values.astype(np.float64, copy=False)
+
+
+def check_labels(y, what: str = "y") -> np.ndarray:
+    """Return ``y`` as an array after checking that every label is 0 or 1.
+
+    A NaN, a 2 or a -1 would otherwise reach torch's binary cross-entropy (which fails on
+    some and silently trains on others); the error names how many labels are bad and the
+    first one's row. Used by ``DataGenerator``, ``TensorBatchLoader`` and the lean loader
+    (``din_tutorial.samples``). Taught in notebooks/01_data_preparation.ipynb.
+    """
+    arr = np.asarray(y)
+    if arr.ndim != 1:
+        raise ValueError(f"{what} must be one label per sample (a 1-d array), got shape {arr.shape}")
+    if arr.dtype == bool:
+        return arr
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise ValueError(
+            f"{what} must hold numeric labels 0 or 1, got dtype {arr.dtype}; "
+            f"map them first, e.g. y = (y == 'click').astype(int)"
+        )
+    bad = ~((arr == 0) | (arr == 1))  # NaN compares unequal to both
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{what} has {int(bad.sum())} label(s) outside {{0, 1}} (first at row {first}: {arr[first].item()!r}); "
+            f"labels must be 1 (clicked) or 0 (not clicked): drop or fix those rows, e.g. "
+            f"keep = y.isin([0, 1])"
+        )
+    return arr
 
 
 def validate_log(data, user_col: str, item_col: str, time_col: str, item_attribute_cols: Sequence[str] = ()) -> None:
@@ -170,9 +212,13 @@ def generate_seq_feature(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Build DIN's train, validation and test samples from an interaction log.
 
-    For each user, behaviours are ordered by time (ties keep the log's order) and the
-    behaviour at position ``t`` (``t >= 1``) is a positive target whose history is the
-    behaviours before it (the most recent ``max_len`` of them). Leave-one-out by time, as
+    For each user, behaviours are ordered by time, and behaviours at the same time by item
+    id (then by nothing else: rows equal in user, time and item give equal samples), so the
+    samples do not depend on the order of the log's rows: shuffling a log gives the same
+    splits, histories and negatives. The behaviour at position ``t`` (``t >= 1``) is a
+    positive target whose history is the behaviours before it in that order (the most
+    recent ``max_len`` of them); a behaviour at the same time as its target but with a
+    smaller item id counts as earlier (real logs such as Amazon's keep whole days). Leave-one-out by time, as
     the paper: the last behaviour is the test target, the second-to-last the validation
     target, the earlier ones are training targets. No sample's history holds its target or
     anything after it. Each positive gets ``neg_ratio`` negatives that share its history:
@@ -240,8 +286,9 @@ def generate_seq_feature(
             )
         attr_of_item[c] = table
 
-    # Sort by (user, time); a stable sort keeps the log's order for equal times.
-    order = np.lexsort((np.arange(len(users)), times, users))
+    # Sort by (user, time, item): a rule of the values, not of the rows' order (ties are common:
+    # Amazon's review times are whole days). Rows equal in all three give equal samples.
+    order = np.lexsort((items, times, users))
     users, items, times = users[order], items[order], times[order]
     attrs = {c: a[order] for c, a in attrs.items()}
 
@@ -345,6 +392,11 @@ def _is_sequence_column(s: pd.Series) -> bool:
 def df_to_dict(data: pd.DataFrame) -> dict[str, np.ndarray]:
     """Turn a frame into ``{column: array}``; history columns become ``(n, seq_len)`` int64 matrices.
 
+    Datetime columns (such as the target time ``generate_seq_feature`` carries when the log's
+    time is a datetime) become int64 nanoseconds since 1970-01-01 UTC, time-zone aware ones
+    converted to UTC first, and timedeltas int64 nanoseconds: a tensor holds numbers, and
+    this is the same number ``generate_seq_feature`` orders behaviours by.
+
     Taught in notebooks/01_data_preparation.ipynb.
     """
     if not isinstance(data, pd.DataFrame):
@@ -362,6 +414,10 @@ def df_to_dict(data: pd.DataFrame) -> dict[str, np.ndarray]:
                 )
             # One concatenation then a reshape: several times faster than np.stack on many small rows.
             out[col] = np.concatenate(values).astype(np.int64, copy=False).reshape(len(values), int(lengths[0]))
+        elif pd.api.types.is_datetime64_any_dtype(s):
+            out[col] = _datetime_to_ns(s)  # tensors hold numbers: nanoseconds since 1970 (UTC)
+        elif pd.api.types.is_timedelta64_dtype(s):
+            out[col] = s.to_numpy().astype("timedelta64[ns]").astype(np.int64)
         else:
             out[col] = s.to_numpy()
     return out
@@ -373,6 +429,9 @@ def _to_tensor(key: str, value):
     if isinstance(value, torch.Tensor):
         return value
     arr = np.asarray(value)
+    if np.issubdtype(arr.dtype, np.datetime64) or np.issubdtype(arr.dtype, np.timedelta64):
+        # as df_to_dict does: nanoseconds (since 1970 for datetimes)
+        arr = arr.astype(f"{arr.dtype.name.split('[')[0]}[ns]").astype(np.int64)
     if arr.dtype == bool:
         return torch.from_numpy(arr.astype(np.float32))
     if np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating):
@@ -411,7 +470,7 @@ class TensorBatchLoader:
             raise ValueError(f"inputs have different numbers of rows: {sizes}; every column needs one value per sample")
         self.y = None
         if y is not None:
-            self.y = torch.as_tensor(np.asarray(y, dtype=np.float32))
+            self.y = torch.as_tensor(check_labels(y).astype(np.float32))
             if self.y.shape[0] != n:
                 raise ValueError(f"y has {self.y.shape[0]} labels but x has {n} rows; they must match")
         self.n_samples = n
@@ -457,7 +516,7 @@ class DataGenerator:
 
     def __init__(self, x: Mapping[str, object], y: Iterable):
         self.x = dict(x)
-        self.y = np.asarray(y)
+        self.y = check_labels(y)
         if not self.x:
             raise ValueError("x is empty: pass a dict of input columns, e.g. df_to_dict(train)")
         n = len(next(iter(self.x.values())))

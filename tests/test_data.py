@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from din_tutorial import PAD_ID, DataGenerator, df_to_dict, generate_seq_feature
+from din_tutorial import PAD_ID, DataGenerator, TensorBatchLoader, df_to_dict, generate_seq_feature
 from din_tutorial.data import DataPreparationWarning
 
 
@@ -174,14 +174,89 @@ def test_determinism_and_seed():
     assert not a[0].item_id.equals(c[0].item_id)
 
 
-def test_datetime_time_column_and_ties_keep_log_order():
+def test_datetime_time_column_and_ties_ordered_by_item_id():
     log = pd.DataFrame({
-        "user_id": [0, 0, 0],
-        "item_id": [4, 5, 6],
-        "timestamp": pd.to_datetime(["2020-01-02", "2020-01-01", "2020-01-02"]),
+        "user_id": [0, 0, 0, 0],
+        "item_id": [9, 5, 4, 6],
+        "timestamp": pd.to_datetime(["2020-01-02", "2020-01-01", "2020-01-02", "2020-01-03"]),
     })
-    _, _, test = generate_seq_feature(log, neg_ratio=0)
-    assert test.iloc[0].item_id == 6 and seq(test.iloc[0]) == [5, 4]
+    # 2020-01-02 holds items 9 and 4 (log order 9, 4): the rule orders them 4, 9
+    _, val, test = generate_seq_feature(log, neg_ratio=0)
+    assert val.iloc[0].item_id == 9 and seq(val.iloc[0]) == [5, 4]
+    assert test.iloc[0].item_id == 6 and seq(test.iloc[0]) == [5, 4, 9]
+
+
+def tied_log(seed, n_users=12, n_items=15, n_rows=150):
+    """A log with many ties: 3 distinct times, repeated (user, item) pairs, a profile column."""
+    rng = np.random.default_rng(seed)
+    log = pd.DataFrame({
+        "user_id": rng.integers(0, n_users, n_rows),
+        "item_id": rng.integers(0, n_items, n_rows),
+        "timestamp": rng.integers(0, 3, n_rows),
+    })
+    log["cate_id"] = log.item_id % 4
+    log["age"] = log.user_id % 3
+    return log
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("neg_ratio", [0, 2])
+def test_shuffled_log_gives_the_same_samples(seed, neg_ratio):
+    log = tied_log(seed)
+    shuffled = log.sample(frac=1.0, random_state=seed + 100).reset_index(drop=True)
+    assert not shuffled.equals(log)
+    kw = dict(item_attribute_cols=["cate_id"], max_len=4, neg_ratio=neg_ratio, seed=seed, shuffle=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataPreparationWarning)
+        a = generate_seq_feature(log, **kw)
+        b = generate_seq_feature(shuffled, **kw)
+    for fa, fb in zip(a, b):
+        assert len(fa) > 0
+        pd.testing.assert_frame_equal(df_to_frame(fa), df_to_frame(fb))
+
+
+def df_to_frame(frame):
+    """Frames with array cells compared as plain columns (assert_frame_equal compares arrays poorly)."""
+    x = df_to_dict(frame)
+    return pd.DataFrame({k: list(map(tuple, v)) if v.ndim == 2 else v for k, v in x.items()})
+
+
+def test_datetime_columns_go_through_df_to_dict_and_the_loaders():
+    log = make_log(n_users=10, n_rows=120)
+    log["timestamp"] = pd.to_datetime(log.timestamp, unit="s")
+    log["signup"] = pd.to_datetime(log.user_id, unit="D", utc=True)  # a user-level, time-zone aware column
+    train, val, test = generate_seq_feature(log, item_attribute_cols=["cate_id"])
+    x = df_to_dict(train)
+    assert x["timestamp"].dtype == np.int64 and x["signup"].dtype == np.int64
+    want = train.timestamp.to_numpy().astype("datetime64[ns]").astype(np.int64)
+    assert (x["timestamp"] == want).all()
+    assert (x["signup"] == train.user_id.to_numpy() * 86_400 * 10**9).all()  # UTC nanoseconds
+    train_dl, val_dl, _ = DataGenerator(x, train.label.values).generate_dataloader(
+        x_val=df_to_dict(val), y_val=val.label.values, batch_size=32)
+    xb, _ = next(iter(val_dl))
+    assert (xb["timestamp"].numpy() == df_to_dict(val)["timestamp"][:32]).all()
+    # a dict built by hand with a datetime64 array gets the same conversion
+    dl = TensorBatchLoader({"t": np.array(["1970-01-02"], dtype="datetime64[s]")}, [1])
+    assert next(iter(dl))[0]["t"].tolist() == [86_400 * 10**9]
+
+
+@pytest.mark.parametrize("labels, count, first", [
+    ([0, 1, np.nan, 1, np.nan], 2, r"row 2: nan"),
+    ([0, 1, 2, 1], 1, r"row 2: 2"),
+    ([-1, 1, 0, 1], 1, r"row 0: -1"),
+    ([0.5, 1, 0, 1], 1, r"row 0: 0.5"),
+])
+def test_labels_outside_0_1_are_rejected_with_count_and_first_row(labels, count, first):
+    x = {"item_id": np.arange(len(labels))}
+    msg = rf"{count} label\(s\) outside \{{0, 1\}} \(first at {first}"
+    with pytest.raises(ValueError, match=msg):
+        DataGenerator(x, labels)
+    with pytest.raises(ValueError, match=msg):
+        TensorBatchLoader(x, labels)
+    with pytest.raises(ValueError, match="numeric labels"):
+        TensorBatchLoader(x, np.array(["a"] * len(labels)))
+    ok = TensorBatchLoader(x, [True, False] * (len(labels) // 2) + [True] * (len(labels) % 2))
+    assert ok.y.dtype.is_floating_point
 
 
 def test_user_level_columns_are_carried_and_varying_ones_are_not():
@@ -262,7 +337,7 @@ def test_data_generator_split_ratio_and_errors():
     with pytest.raises(ValueError, match="y has 3 labels but x has 100 rows"):
         DataGenerator(x, [1, 0, 1])
     with pytest.raises(ValueError, match="split_ratio"):
-        DataGenerator(x, np.arange(100)).generate_dataloader()
+        DataGenerator(x, np.arange(100) % 2).generate_dataloader()
     with pytest.raises(TypeError, match="input 's' has dtype"):
         DataGenerator({"s": np.array(["a", "b"], dtype=object)}, [0, 1]).generate_dataloader(split_ratio=(0.5, 0.5))
 
