@@ -6,7 +6,13 @@ keeps them in ``trainer.history``, saves the best epoch's weights atomically und
 ``model_path`` and restores them at the end: the model you get back is the best one, not
 the last one.
 
-Taught in notebooks/05_training.ipynb.
+The same trainer runs unchanged in every process of a ``torchrun`` job: it joins the process
+group from the environment, wraps the model in ``DistributedDataParallel``, trains on this
+process's shard of each epoch (the loaders are built for it), evaluates exactly over the whole
+split by gathering every process's predictions, takes the early-stopping decision once (rank 0)
+for all, and only rank 0 prints and writes the checkpoint (see :mod:`din_tutorial.distributed`).
+
+Taught in notebooks/05_training.ipynb (and notebooks/09_scaling_out.ipynb for several processes).
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import distributed as D
 from . import metrics as M
 
 __all__ = ["CTRTrainer", "resolve_device"]
@@ -46,6 +53,31 @@ def resolve_device(device: str | torch.device = "cpu") -> torch.device:
     if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ValueError(f"device={device!r} but MPS is not available on this machine; use 'cpu' or 'auto'")
     return dev
+
+
+def _check_settings(what: str, params, example: str) -> dict:
+    """``optimizer_params`` / ``scheduler_params`` as a dict of numbers (or tuples of them), or an error naming the key."""
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise TypeError(f"{what} must be a dict such as {example}, got {type(params).__name__}")
+    for key, value in params.items():
+        values = value if isinstance(value, (tuple, list)) else (value,)
+        if any(isinstance(v, str) for v in values):
+            raise TypeError(
+                f"{what}[{key!r}] is the string {value!r}; settings must be numbers, not text: write "
+                f"{key!r}: {values[0].strip() if len(values) == 1 else value} without quotes (e.g. {example})"
+            )
+    return dict(params)
+
+
+def _build(what: str, fn: Callable, first, params: dict, example: str):
+    """Call ``fn(first, **params)`` (an optimiser or scheduler) and name the setting when torch rejects one."""
+    try:
+        return fn(first, **params)
+    except (TypeError, ValueError) as e:
+        name = getattr(fn, "__name__", repr(fn))
+        raise type(e)(f"{name} rejected {what}={params!r}: {e}. Check each setting's name and value (e.g. {example})") from e
 
 
 def _check_writable(model_path: str | os.PathLike) -> Path:
@@ -89,9 +121,16 @@ class CTRTrainer:
         device: "cpu", "cuda:0", "mps" or "auto".
         model_path: folder for the best checkpoint (``model.pth``); created if missing.
         loss_fn: defaults to binary cross-entropy on probabilities.
-        seed: seeds dropout (and anything else random in training) at the start of ``fit``.
+        seed: seeds dropout (and anything else random in training) at the start of ``fit``, and
+            each epoch's shuffle (the training loader's order is a function of this seed and the
+            epoch, so two models trained with one loader see the same batches in any order).
         user_col: the batch key that holds user ids, for GAUC (skipped if absent).
-        verbose: show progress bars and a line per epoch.
+        verbose: show progress bars and a line per epoch (rank 0 only under ``torchrun``).
+        ddp_params: extra arguments for ``DistributedDataParallel`` under ``torchrun``.
+
+    Under ``torchrun`` with several processes, ``trainer.model`` is the plain model (the same
+    weights on every rank); training runs through its ``DistributedDataParallel`` wrapper.
+    ``trainer.rank`` and ``trainer.world_size`` say where this process stands.
     """
 
     def __init__(
@@ -109,23 +148,40 @@ class CTRTrainer:
         seed: int | None = 2022,
         user_col: str = "user_id",
         verbose: bool = True,
+        ddp_params: dict | None = None,
     ):
-        if int(n_epoch) != n_epoch or n_epoch < 1:
-            raise ValueError(f"n_epoch must be a positive integer, got {n_epoch!r}")
-        if int(earlystop_patience) != earlystop_patience or earlystop_patience < 1:
-            raise ValueError(f"earlystop_patience must be a positive integer, got {earlystop_patience!r}")
+        for name, value in (("n_epoch", n_epoch), ("earlystop_patience", earlystop_patience)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise TypeError(f"seed must be an integer or None, got {seed!r}")
         self.device = resolve_device(device)
+        if self.device.type == "cuda" and self.device.index is None:
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))  # one GPU per process
+        D.init_process_group(self.device)
+        self.rank, self.world_size = D.rank(), D.world_size()
         self.model = model.to(self.device)
+        self._train_model = self.model
+        if self.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device] if self.device.type == "cuda" else None
+            self._train_model = DistributedDataParallel(self.model, device_ids=ids, **(ddp_params or {}))
         self.model_path = Path(model_path)
-        self.optimizer_params = dict({"lr": 1e-3, "weight_decay": 1e-5} if optimizer_params is None else optimizer_params)
-        self.optimizer = optimizer_fn(self.model.parameters(), **self.optimizer_params)
-        self.scheduler = scheduler_fn(self.optimizer, **(scheduler_params or {})) if scheduler_fn else None
+        example = "{'lr': 1e-3, 'weight_decay': 1e-5}"
+        self.optimizer_params = _check_settings("optimizer_params", optimizer_params, example) or \
+            {"lr": 1e-3, "weight_decay": 1e-5}
+        self.optimizer = _build("optimizer_params", optimizer_fn, self.model.parameters(), self.optimizer_params, example)
+        self.scheduler = None
+        if scheduler_fn:
+            sched = _check_settings("scheduler_params", scheduler_params, "{'step_size': 1, 'gamma': 0.8}")
+            self.scheduler = _build("scheduler_params", scheduler_fn, self.optimizer, sched, "{'step_size': 1, 'gamma': 0.8}")
         self.loss_fn = loss_fn or torch.nn.BCELoss()
         self.n_epoch = int(n_epoch)
         self.earlystop_patience = int(earlystop_patience)
         self.seed = seed
         self.user_col = user_col
-        self.verbose = verbose
+        self.verbose = bool(verbose) and self.rank == 0
         self.history: list[dict] = []
         self.best_epoch: int | None = None
         self.best_auc: float = -math.inf
@@ -149,6 +205,18 @@ class CTRTrainer:
                 f"Build it from a frame with those columns (df_to_dict(frame)) or drop the features from the model"
             )
 
+    def _check_shard(self, data_loader, what: str) -> None:
+        """Under ``torchrun``, each loader must hold this process's shard (built with its rank and world size)."""
+        if self.world_size == 1:
+            return
+        got = (getattr(data_loader, "rank", None), getattr(data_loader, "world_size", None))
+        if got != (self.rank, self.world_size):
+            raise ValueError(
+                f"rank {self.rank}: the {what} loader is not split for this process (its rank, world_size are {got}, "
+                f"this job runs {self.world_size} processes); build it with rank={self.rank}, "
+                f"world_size={self.world_size}, as DataGenerator(...).generate_dataloader does under torchrun"
+            )
+
     def _to_device(self, x: dict) -> dict:
         return {k: v.to(self.device, non_blocking=True) for k, v in x.items()}
 
@@ -163,14 +231,21 @@ class CTRTrainer:
 
     # ------------------------------------------------------------------ training
     def train_one_epoch(self, data_loader, epoch: int = 0) -> float:
-        """One pass over ``data_loader``; returns the mean training loss (without regularisation)."""
-        self.model.train()
+        """One pass over ``data_loader``; returns the mean training loss (without regularisation), over every process.
+
+        The loader's shuffle for this epoch comes from ``(self.seed, epoch)`` (``set_epoch``).
+        """
+        self._check_shard(data_loader, "training")
+        if hasattr(data_loader, "set_epoch"):
+            data_loader.set_epoch(epoch, seed=self.seed)
+        model = self._train_model  # DistributedDataParallel under torchrun: it all-reduces the gradients
+        model.train()
         reg_fn = getattr(self.model, "regularization_loss", None)
         total, count = 0.0, 0
         bar = self._progress(data_loader, f"epoch {epoch}", total=len(data_loader))
         for x, y in bar:
             x, y = self._to_device(x), y.to(self.device, non_blocking=True)
-            y_pred = self.model(x)
+            y_pred = model(x)
             loss = self.loss_fn(y_pred, y)
             full = loss + reg_fn(x) if reg_fn is not None else loss
             self.optimizer.zero_grad(set_to_none=True)
@@ -180,20 +255,23 @@ class CTRTrainer:
             count += len(y)
             if self.verbose and hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
-        if count == 0:
+        totals = D.gather_arrays(np.array([total], dtype=np.float64))
+        counts = D.gather_arrays(np.array([count], dtype=np.int64))
+        if counts.sum() == 0:
             raise ValueError("the training loader yielded no batch; is the training frame empty?")
-        return total / count
+        return float(totals.sum() / counts.sum())
 
     def fit(self, train_dataloader, val_dataloader=None) -> "CTRTrainer":
         """Train, validate each epoch, stop early on validation AUC, and restore the best epoch."""
         self._check_batch_keys(self.model, train_dataloader, "training")
         if val_dataloader is not None:
             self._check_batch_keys(self.model, val_dataloader, "validation")
-        _check_writable(self.model_path)  # fail now, not after an hour of training
+        if self.rank == 0:
+            _check_writable(self.model_path)  # fail now, not after an hour of training
         if self.seed is not None:
-            torch.manual_seed(self.seed)
+            torch.manual_seed(self.seed + self.rank)  # dropout: another mask on each process's rows
         self.history, self.best_epoch, self.best_auc = [], None, -math.inf
-        stale = 0
+        best_state, stale = None, 0
         for epoch in range(self.n_epoch):
             start = time.perf_counter()
             train_loss = self.train_one_epoch(train_dataloader, epoch)
@@ -203,6 +281,8 @@ class CTRTrainer:
             if self.scheduler is not None:
                 self.scheduler.step()
             record["seconds"] = time.perf_counter() - start
+            # every rank computed the same metrics over the whole split; rank 0's record decides for all
+            record = D.broadcast_object(record)
             self.history.append(record)
             score = record.get("val_auc", -train_loss)  # without validation data: the lowest training loss
             if self.verbose:
@@ -211,33 +291,41 @@ class CTRTrainer:
                 print(f"epoch {epoch}: {shown}")
             if score > self.best_auc:
                 self.best_auc, self.best_epoch, stale = score, epoch, 0
-                _save_atomic(self.model.state_dict(), self.checkpoint_file)
+                best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                if self.rank == 0:
+                    _save_atomic(best_state, self.checkpoint_file)
             else:
                 stale += 1
                 if stale >= self.earlystop_patience:
                     if self.verbose:
                         print(f"early stopping: no better validation AUC for {stale} epoch(s); best epoch {self.best_epoch}")
                     break
-        state = torch.load(self.checkpoint_file, map_location=self.device, weights_only=True)
-        self.model.load_state_dict(state)
+        self.model.load_state_dict(best_state)
+        D.barrier()  # the checkpoint is written before any process goes on
         return self
 
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
     def predict(self, model: torch.nn.Module, data_loader) -> np.ndarray:
-        """Probabilities for every sample of ``data_loader``, in its order."""
+        """Probabilities for every sample of ``data_loader``, in its order (the whole split under ``torchrun``)."""
         self._check_batch_keys(model, data_loader, "prediction")
+        self._check_shard(data_loader, "prediction")
         model.eval()
         out = []
         for batch in self._progress(data_loader, "predict", total=len(data_loader)):
             x = batch[0] if isinstance(batch, (tuple, list)) else batch
             out.append(model(self._to_device(x)).float().cpu().numpy())
-        return np.concatenate(out) if out else np.empty(0, dtype=np.float32)
+        return D.gather_arrays(np.concatenate(out) if out else np.empty(0, dtype=np.float32))
 
     @torch.no_grad()
     def evaluate_metrics(self, model: torch.nn.Module, data_loader) -> dict:
-        """AUC, GAUC (when batches hold ``user_col``), log loss and the sample count."""
+        """AUC, GAUC (when batches hold ``user_col``), log loss and the sample count, over the whole split.
+
+        Under ``torchrun`` each process predicts its block of the split and the predictions, labels
+        and user ids are gathered, so the metrics equal one process evaluating the whole split.
+        """
         self._check_batch_keys(model, data_loader, "evaluation")
+        self._check_shard(data_loader, "evaluation")
         model.eval()
         preds, labels, users = [], [], []
         for x, y in self._progress(data_loader, "evaluate", total=len(data_loader)):
@@ -245,10 +333,11 @@ class CTRTrainer:
             labels.append(y.numpy())
             if self.user_col in x:
                 users.append(x[self.user_col].numpy())
-        p, y = np.concatenate(preds), np.concatenate(labels)
+        p = D.gather_arrays(np.concatenate(preds) if preds else np.empty(0, dtype=np.float32))
+        y = D.gather_arrays(np.concatenate(labels) if labels else np.empty(0, dtype=np.float32))
         result = {"auc": M.auc(y, p), "logloss": M.logloss(y, p), "n": int(y.size)}
         if users:
-            result["gauc"] = M.gauc(y, p, np.concatenate(users))
+            result["gauc"] = M.gauc(y, p, D.gather_arrays(np.concatenate(users)))
         return result
 
     def evaluate(self, model: torch.nn.Module, data_loader, all_metrics: bool = False):

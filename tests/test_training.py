@@ -120,3 +120,23 @@ def test_devices_and_arguments(tmp_path):
             resolve_device("cuda:0")
     with pytest.raises(ValueError, match="n_epoch"):
         make(tmp_path, n_epoch=0)
+
+
+@pytest.mark.parametrize(
+    "kw,error,pattern",
+    [
+        ({"optimizer_params": {"lr": "0.01"}}, TypeError, r"optimizer_params\['lr'\] is the string '0.01'.*without quotes"),
+        ({"optimizer_params": {"lr": 1e-3, "betas": ("0.9", 0.99)}}, TypeError, r"optimizer_params\['betas'\]"),
+        ({"optimizer_params": {"learning_rate": 1e-3}}, TypeError, r"Adam rejected optimizer_params=\{'learning_rate'"),
+        ({"optimizer_params": {"lr": -1.0}}, ValueError, r"Adam rejected optimizer_params=\{'lr': -1.0\}"),
+        ({"optimizer_params": [0.01]}, TypeError, r"optimizer_params must be a dict"),
+        ({"scheduler_fn": torch.optim.lr_scheduler.StepLR, "scheduler_params": {"step_size": "1"}}, TypeError,
+         r"scheduler_params\['step_size'\] is the string"),
+        ({"n_epoch": "3"}, ValueError, r"n_epoch must be a positive integer, got '3'"),
+        ({"earlystop_patience": 0}, ValueError, r"earlystop_patience must be a positive integer"),
+        ({"seed": "2022"}, TypeError, r"seed must be an integer or None"),
+    ],
+)
+def test_wrong_typed_settings_get_our_error_naming_the_setting(tmp_path, kw, error, pattern):
+    with pytest.raises(error, match=pattern):
+        make(tmp_path, **kw)
