@@ -24,7 +24,6 @@ DEFAULT_MAX_LENS = (20, 50, 100)
 DEFAULT_ATTENTION_DIMS = ((16,), (32, 16), (64, 32))
 
 _BASE_MAX_LEN = 50
-_BASE_ATTENTION = (32, 16)
 
 
 def _check_values(name: str, values, example: str) -> list:
@@ -46,10 +45,15 @@ def tuning_grid(data: pd.DataFrame, max_lens: Sequence[int] = DEFAULT_MAX_LENS,
     Returns a DataFrame with columns ``knob`` ("max_len" or "attention_mlp"), ``value`` (a
     label such as ``"50"`` or ``"[32, 16]"``), ``val_gauc`` (the best epoch's), ``test_auc``,
     ``test_gauc``, ``params`` (the model's trainable parameters), ``train_seconds``,
-    ``padding_share`` (the share of padded history steps at that length).
+    ``padding_share`` (the share of padded history steps at that length). ``val_gauc`` is the
+    validation GAUC of the epoch the trainer kept (the best validation AUC), the epoch whose
+    weights give the test figures. Each model starts from ``seed``: the same rows whatever the
+    order of the runs.
     """
+    from .config import seed_everything
     from .pipeline import SEED_ATTENTION_MLP, build_model, prepare, train_and_evaluate
 
+    base_attention = tuple(SEED_ATTENTION_MLP["dims"])
     max_lens = [int(m) for m in _check_values("max_lens", max_lens, "(20, 50, 100)")]
     if any(m < 1 for m in max_lens):
         raise ValueError(f"tuning_grid: max_lens must be positive history lengths, got {max_lens}")
@@ -58,7 +62,7 @@ def tuning_grid(data: pd.DataFrame, max_lens: Sequence[int] = DEFAULT_MAX_LENS,
     if any(not dims or min(dims) < 1 for dims in attention_dims):
         raise ValueError(f"tuning_grid: each attention_dims entry needs positive layer sizes, got {attention_dims}")
     base_len = _BASE_MAX_LEN if _BASE_MAX_LEN in max_lens else max_lens[0]
-    base_att = _BASE_ATTENTION if _BASE_ATTENTION in attention_dims else attention_dims[0]
+    base_att = base_attention if base_attention in attention_dims else attention_dims[0]
 
     runs = [("max_len", m, base_att) for m in max_lens]
     runs += [("attention_mlp", base_len, dims) for dims in attention_dims]
@@ -70,6 +74,7 @@ def tuning_grid(data: pd.DataFrame, max_lens: Sequence[int] = DEFAULT_MAX_LENS,
                 prepared[max_len] = prepare(data, max_len=max_len, batch_size=batch_size, seed=seed)
             p = prepared[max_len]
             attention = {**SEED_ATTENTION_MLP, "dims": list(dims)}
+            seed_everything(seed)  # each model's initialisation, independent of the runs before it
             model = build_model("din", p.vocab, attention_mlp=attention)
             start = time.perf_counter()
             with tempfile.TemporaryDirectory(prefix="din-tuning-") as scratch:  # checkpoints are not kept
@@ -77,7 +82,7 @@ def tuning_grid(data: pd.DataFrame, max_lens: Sequence[int] = DEFAULT_MAX_LENS,
                                                       verbose=verbose, model_path=scratch)
             hist = p.train_dl.x["hist_item_id"]
             results[key] = {
-                "val_gauc": max(record["val_gauc"] for record in trainer.history),
+                "val_gauc": trainer.history[trainer.best_epoch]["val_gauc"],  # the kept epoch's, not the maximum
                 "test_auc": metrics["auc"],
                 "test_gauc": metrics["gauc"],
                 "params": sum(t.numel() for t in model.parameters() if t.requires_grad),

@@ -1,4 +1,6 @@
 """The seed's tuning suggestions as an experiment: one knob at a time, real training on a slice of the sample."""
+import tempfile
+
 import matplotlib
 import pytest
 
@@ -44,3 +46,25 @@ def test_plot_has_one_panel_per_knob(grid):
 def test_bad_arguments_are_named(kw, msg):
     with pytest.raises(ValueError, match=msg):
         tuning_grid(load_sample().head(100), **kw)
+
+
+def test_rows_do_not_depend_on_the_order_of_the_runs_and_val_gauc_is_the_kept_epochs():
+    """Each model is seeded (initialisation, dropout, shuffle), so a run gives the same row wherever it stands;
+    val_gauc is the validation GAUC of the epoch chosen by validation AUC, the one whose weights are tested."""
+    from din_tutorial.config import seed_everything
+    from din_tutorial.pipeline import SEED_ATTENTION_MLP, build_model, prepare, train_and_evaluate
+
+    small = load_sample()
+    small = small[small["user_id"] < 60].reset_index(drop=True)
+    kw = {"attention_dims": ((4,),), "n_epoch": 2, "batch_size": 256}
+    a = tuning_grid(small, max_lens=(5, 10), **kw).set_index("value")
+    b = tuning_grid(small, max_lens=(10, 5), **kw).set_index("value")
+    for col in ("val_gauc", "test_gauc", "test_auc"):
+        assert a.loc["10", col] == b.loc["10", col] and a.loc["5", col] == b.loc["5", col]
+    seed_everything(2022)
+    model = build_model("din", (p := prepare(small, max_len=10, batch_size=256)).vocab,
+                        attention_mlp={**SEED_ATTENTION_MLP, "dims": [4]})
+    with tempfile.TemporaryDirectory() as scratch:
+        trainer, metrics = train_and_evaluate(model, p, n_epoch=2, verbose=False, model_path=scratch)
+    assert a.loc["10", "val_gauc"] == trainer.history[trainer.best_epoch]["val_gauc"]
+    assert a.loc["10", "test_gauc"] == metrics["gauc"]
