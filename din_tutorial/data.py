@@ -28,6 +28,8 @@ __all__ = [
     "TensorBatchLoader",
     "validate_log",
     "check_labels",
+    "check_shard",
+    "shard_indices",
     "PAD_ID",
 ]
 
@@ -445,21 +447,84 @@ def _to_tensor(key: str, value):
     )
 
 
+def _check_int(name: str, value, low: int = 0) -> int:
+    if isinstance(value, bool) or int(value) != value or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def check_shard(n_total: int, rank: int, world_size: int, what: str = "split") -> tuple[int, int]:
+    """Validate ``rank`` and ``world_size`` for a split of ``n_total`` samples; return them as ints.
+
+    Taught in notebooks/09_scaling_out.ipynb.
+    """
+    world_size = _check_int("world_size", world_size, 1)
+    rank = _check_int("rank", rank, 0)
+    if rank >= world_size:
+        raise ValueError(f"rank must be in 0 .. world_size - 1 = {world_size - 1}, got rank={rank}")
+    if world_size > 1 and n_total < world_size:
+        raise ValueError(
+            f"the {what} has {n_total} sample(s), fewer than world_size={world_size} processes, so some rank "
+            f"would get none; run fewer processes (torchrun --nproc_per_node=...) or use a bigger log"
+        )
+    return rank, world_size
+
+
+def shard_indices(n_total: int, rank: int = 0, world_size: int = 1, shuffle: bool = False,
+                  seed: int = 2022, epoch: int = 0) -> np.ndarray | slice:
+    """The samples one rank reads in one epoch: the index arithmetic every loader shares.
+
+    With ``shuffle`` (training): all ranks draw the same permutation of ``range(n_total)``,
+    a function of ``(seed, epoch)`` only (NumPy's ``SeedSequence([seed, epoch])``, no state
+    carried between epochs), pad it by wrapping to a multiple of ``world_size`` and take
+    ``perm[rank::world_size]``, as ``torch.utils.data.DistributedSampler`` does: the ranks'
+    shards are disjoint up to the at most ``world_size - 1`` repeated samples, cover every
+    sample, and have equal sizes, so every rank runs the same number of steps. Returns an
+    int64 array.
+
+    Without ``shuffle`` (evaluation): rank ``r`` takes the ``r``-th contiguous block of
+    ``np.array_split(range(n_total), world_size)``, with no padding, so concatenating the
+    ranks' outputs in rank order gives the split's order exactly; blocks differ in size by
+    at most one. Returns a ``slice``.
+
+    Taught in notebooks/09_scaling_out.ipynb.
+    """
+    n_total = _check_int("n_total", n_total, 0)
+    rank, world_size = check_shard(n_total, rank, world_size)
+    if not shuffle:
+        base, extra = divmod(n_total, world_size)
+        lo = rank * base + min(rank, extra)
+        return slice(lo, lo + base + (rank < extra))
+    seed, epoch = _check_int("seed", seed, 0), _check_int("epoch", epoch, 0)
+    perm = np.random.default_rng(np.random.SeedSequence([seed, epoch])).permutation(n_total)
+    pad = -n_total % world_size
+    if pad:
+        perm = np.concatenate([perm, perm[:pad]])  # pad < world_size <= n_total: one wrap is enough
+    return perm[rank::world_size]
+
+
 class TensorBatchLoader:
     """Yield ``(x, y)`` batches cut from tensors by slicing: no per-row collation in Python.
 
     ``x`` is a dict of tensors with the same first dimension, ``y`` the labels (or None, for
-    prediction). With ``shuffle`` each epoch draws a new permutation from its own generator,
-    so two runs with the same seed see the same batches.
+    prediction; labels must be 0 or 1). With ``shuffle`` the order of an epoch is a function
+    of the seed and the epoch number only: call ``set_epoch(epoch)`` before each epoch for a
+    new order (iterating again without it repeats the order), so two loaders with the same
+    seed see the same batches whatever else ran before.
 
-    Taught in notebooks/01_data_preparation.ipynb.
+    For distributed training each process builds the loader with its ``rank`` and the
+    ``world_size`` and reads only its shard (``shard_indices``): shuffled, equal-sized
+    disjoint shards; unshuffled, contiguous blocks in order. ``n_samples`` is this rank's
+    sample count, ``total_samples`` the split's.
+
+    Taught in notebooks/01_data_preparation.ipynb (sharding: notebooks/09_scaling_out.ipynb).
     """
 
     def __init__(self, x: Mapping[str, object], y=None, batch_size: int = 256, shuffle: bool = False,
-                 drop_last: bool = False, seed: int = 2022):
+                 drop_last: bool = False, seed: int = 2022, rank: int = 0, world_size: int = 1):
         import torch
 
-        if int(batch_size) != batch_size or batch_size < 1:
+        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if not x:
             raise ValueError("x is empty: pass a dict of input columns, e.g. df_to_dict(train)")
@@ -473,11 +538,28 @@ class TensorBatchLoader:
             self.y = torch.as_tensor(check_labels(y).astype(np.float32))
             if self.y.shape[0] != n:
                 raise ValueError(f"y has {self.y.shape[0]} labels but x has {n} rows; they must match")
-        self.n_samples = n
+        self.rank, self.world_size = check_shard(n, rank, world_size)
+        self.total_samples = n
         self.batch_size = int(batch_size)
-        self.shuffle = shuffle
-        self.drop_last = drop_last
-        self._gen = torch.Generator().manual_seed(seed)
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        self.seed = _check_int("seed", seed, 0)
+        self.epoch = 0
+        self._epoch_seed: int | None = None
+        self.n_samples = self._len_of(shard_indices(n, self.rank, self.world_size, self.shuffle, self.seed))
+
+    @staticmethod
+    def _len_of(idx) -> int:
+        return idx.stop - idx.start if isinstance(idx, slice) else len(idx)
+
+    def set_epoch(self, epoch: int, seed: int | None = None) -> None:
+        """Make the next iteration's shuffle the one of ``(seed or the loader's seed, epoch)``."""
+        self.epoch = _check_int("epoch", epoch, 0)
+        self._epoch_seed = None if seed is None else _check_int("seed", seed, 0)
+
+    def _indices(self):
+        seed = self.seed if self._epoch_seed is None else self._epoch_seed
+        return shard_indices(self.total_samples, self.rank, self.world_size, self.shuffle, seed, self.epoch)
 
     def __len__(self) -> int:
         if self.drop_last:
@@ -487,17 +569,19 @@ class TensorBatchLoader:
     def __iter__(self) -> Iterator:
         import torch
 
-        perm = torch.randperm(self.n_samples, generator=self._gen) if self.shuffle else None
+        idx = self._indices()
+        perm = None if isinstance(idx, slice) else torch.from_numpy(idx)
+        base = 0 if perm is not None else idx.start
         for b in range(len(self)):
             lo, hi = b * self.batch_size, min((b + 1) * self.batch_size, self.n_samples)
             if perm is None:
-                xb = {k: v[lo:hi] for k, v in self.x.items()}
-                yb = None if self.y is None else self.y[lo:hi]
+                xb = {k: v[base + lo:base + hi] for k, v in self.x.items()}
+                yb = None if self.y is None else self.y[base + lo:base + hi]
             else:
-                idx = perm[lo:hi]
+                rows = perm[lo:hi]
                 # index_select: about 3x faster than v[idx] (advanced indexing) for a batch of rows
-                xb = {k: v.index_select(0, idx) for k, v in self.x.items()}
-                yb = None if self.y is None else self.y.index_select(0, idx)
+                xb = {k: v.index_select(0, rows) for k, v in self.x.items()}
+                yb = None if self.y is None else self.y.index_select(0, rows)
             yield (xb, yb) if self.y is not None else xb
 
     @property
@@ -524,8 +608,11 @@ class DataGenerator:
             raise ValueError(f"y has {len(self.y)} labels but x has {n} rows; they must match")
 
     def generate_dataloader(self, x_val=None, y_val=None, x_test=None, y_test=None, split_ratio=None,
-                            batch_size: int = 16, num_workers: int = 0, shuffle: bool = True, seed: int = 2022):
-        """Return ``(train_dl, val_dl, test_dl)``; the training loader reshuffles each epoch.
+                            batch_size: int = 16, num_workers: int = 0, shuffle: bool = True, seed: int = 2022,
+                            rank: int = 0, world_size: int = 1):
+        """Return ``(train_dl, val_dl, test_dl)``; the training loader is shuffled (call its ``set_epoch``).
+
+        ``rank`` and ``world_size`` give each loader this process's shard (``TensorBatchLoader``).
 
         ``num_workers`` is accepted for compatibility and ignored: batches are slices of
         tensors already in memory, so worker processes would only add start-up time.
@@ -545,7 +632,8 @@ class DataGenerator:
                 y_test = y[idx["test"]]
             x = {k: np.asarray(v)[idx["train"]] for k, v in x.items()}
             y = y[idx["train"]]
-        train_dl = TensorBatchLoader(x, y, batch_size=batch_size, shuffle=shuffle, seed=seed)
-        val_dl = TensorBatchLoader(x_val, y_val, batch_size=batch_size)
-        test_dl = None if x_test is None else TensorBatchLoader(x_test, y_test, batch_size=batch_size)
+        shard = {"rank": rank, "world_size": world_size}
+        train_dl = TensorBatchLoader(x, y, batch_size=batch_size, shuffle=shuffle, seed=seed, **shard)
+        val_dl = TensorBatchLoader(x_val, y_val, batch_size=batch_size, **shard)
+        test_dl = None if x_test is None else TensorBatchLoader(x_test, y_test, batch_size=batch_size, **shard)
         return train_dl, val_dl, test_dl

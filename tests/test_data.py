@@ -324,8 +324,10 @@ def test_df_to_dict_and_data_generator_cover_every_sample_once():
     want = np.sort(train.user_id.to_numpy() * 10**6 + train.item_id.to_numpy() * 10 + train.label.to_numpy())
     assert (got == want).all()
     first_epoch = next(iter(train_dl))[0]["item_id"]
+    assert (next(iter(train_dl))[0]["item_id"] == first_epoch).all()  # no hidden state: same epoch, same order
+    train_dl.set_epoch(1)
     second_epoch = next(iter(train_dl))[0]["item_id"]
-    assert not (first_epoch == second_epoch).all()  # reshuffled each epoch
+    assert not (first_epoch == second_epoch).all()  # a new epoch reshuffles
     xb, yb = next(iter(test_dl))
     assert (xb["item_id"].numpy() == test.item_id.to_numpy()[:64]).all()  # evaluation keeps order
 
