@@ -55,7 +55,48 @@ def detached_alpha(s, alpha):
     return eq9(s, alpha.detach(), s.mean(0), s.var(0, unbiased=False))
 
 
+def detached_mean(s, alpha, mask=None):  # a batch statistic treated as a constant: the forward pass is right
+    return eq9(s, alpha, s.mean(0).detach(), s.var(0, unbiased=False))
+
+
+def detached_var(s, alpha, mask=None):
+    return eq9(s, alpha, s.mean(0), s.var(0, unbiased=False).detach())
+
+
+def statistics_under_no_grad(s, alpha, mask=None):
+    with torch.no_grad():
+        mean, var = s.mean(0), s.var(0, unbiased=False)
+    return eq9(s, alpha, mean, var)
+
+
+def masked_right(s, alpha, mask=None):
+    real = s.reshape(-1, s.shape[-1]) if mask is None else s[mask]
+    return eq9(s, alpha, real.mean(0), real.var(0, unbiased=False))
+
+
+def padding_in_statistics(s, alpha, mask=None):  # right on (N, C), ignores the mask
+    return masked_right(s, alpha)
+
+
+def first_axis_only(s, alpha, mask=None):  # (N, C) right; on (B, L, C) statistics per (step, channel)
+    return eq9(s, alpha, s.mean(0), s.var(0, unbiased=False))
+
+
+def no_mask_argument(s, alpha, eps=1e-8):
+    return eq9(s, alpha, s.mean(0), s.var(0, unbiased=False), eps)
+
+
+def test_the_right_answer_with_other_names_passes():
+    assert check_dice_train(masked_right) is True
+
+
 @pytest.mark.parametrize("wrong, words", [
+    (detached_mean, "does not flow through E\\[s\\]"),
+    (detached_var, "does not flow through Var\\[s\\]"),
+    (statistics_under_no_grad, "does not flow through E\\[s\\] and Var\\[s\\]"),
+    (padding_in_statistics, "padded steps are in your statistics"),
+    (first_axis_only, "over the batch AND the sequence"),
+    (no_mask_argument, "third argument, mask=None"),
     (with_batchnorm, "1e-5"),
     (without_eps, "eps"),
     (unbiased_variance, "biased variance"),

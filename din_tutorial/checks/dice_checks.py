@@ -4,8 +4,9 @@ Each ``check_*`` runs the learner's answer against the package's reference, prin
 matched and, on a mismatch, raises ExerciseFailed with a hint (never the answer).
 
 * 04.1 ``check_dice_train``: Dice in training mode from the paper's Eq. 9 (mini-batch
-  statistics, biased variance, ``eps = 1e-8``, no scale or shift inside ``p``), against
-  :class:`~din_tutorial.layers.Dice` in training mode, values and the gradient of ``alpha``.
+  statistics, biased variance, ``eps = 1e-8``, no scale or shift inside ``p``), against an
+  independent float64 computation of Eq. 9: values, the gradients of ``alpha`` and of ``s``
+  (through ``E[s]`` and ``Var[s]``), and a padded ``(batch, seq_len, C)`` batch with its mask.
 * 04.2 ``check_dice_eval``: Dice at inference, with the moving averages, against ``Dice`` in
   eval mode; and a prediction must not depend on the rest of its batch.
 * 04.3 ``check_masked_moments`` (optional): the mean and variance over the real steps of a
@@ -50,28 +51,67 @@ def _output(out, what: str) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------- 04.1
-_TRAIN_HINT = ("f(s) = p(s) * s + (1 - p(s)) * alpha * s with p(s) = sigmoid((s - E[s]) / sqrt(Var[s] + eps)); "
-               "E[s] and Var[s] are per channel (one number per column), over the samples of the batch (dim 0)")
+_TRAIN_HINT = ("Eq. 9: the gate p is a sigmoid of s standardised with this batch's statistics, one mean and one "
+               "variance per channel (per column), taken over every other axis; p lets s through, 1 - p scales it "
+               "by alpha")
+_GRAD_HINT = ("E[s] and Var[s] are functions of s: in training the gradient flows through them too (that is what "
+              "makes Dice a normalisation, as in BatchNorm). Compute them with torch operations on s itself, "
+              "without .detach(), torch.no_grad(), .item() or NumPy")
+
+
+def _paper_train(s: torch.Tensor, alpha: torch.Tensor, mask=None, eps: float = EPS, detach: str = "") -> torch.Tensor:
+    """Eq. 9 in float64 with the statistics of ``s`` over its real rows; ``detach``: "mean", "var" or both cut."""
+    real = s.reshape(-1, s.shape[-1]) if mask is None else s[mask]  # (n, C)
+    mean = real.mean(0)
+    var = ((real - mean) ** 2).mean(0)
+    if "mean" in detach:
+        mean = mean.detach()
+    if "var" in detach:
+        var = var.detach()
+    p = torch.sigmoid((s - mean) / torch.sqrt(var + eps))
+    return p * s + (1.0 - p) * alpha * s
+
+
+def _grads(fn, s: torch.Tensor, alpha: torch.Tensor, upstream: torch.Tensor, *args):
+    """(d/ds, d/dalpha) of sum(fn(s, alpha, *args) * upstream), in the dtype of ``s``."""
+    s, alpha = s.clone().requires_grad_(True), alpha.clone().requires_grad_(True)
+    out = fn(s, alpha, *args)
+    if not isinstance(out, torch.Tensor) or not out.requires_grad:
+        raise ExerciseFailed("your output carries no gradient. Hint: alpha is learned and s comes from the layer "
+                             "below: compute with torch operations on both (no .detach(), .item() or NumPy)")
+    ds, da = torch.autograd.grad((out * upstream).sum(), (s, alpha), allow_unused=True)
+    ds = torch.zeros_like(s) if ds is None else ds
+    da = torch.zeros_like(alpha) if da is None else da
+    return ds, da
+
+
+def _padded_case():
+    """A (4, 6, 3) batch of 4 histories with 6, 3, 2 and 1 real steps; padded steps hold a bias, as in DIN."""
+    g = torch.Generator().manual_seed(9)
+    lengths = torch.tensor([6, 3, 2, 1])
+    mask = torch.arange(6)[None, :] < lengths[:, None]  # (4, 6)
+    x = torch.randn(4, 6, 3, generator=g) * torch.tensor([1.0, 2.0, 0.5]) + torch.tensor([1.0, -1.0, 0.3])
+    x = torch.where(mask[..., None], x, torch.tensor([0.8, 2.5, -0.6]))  # the hidden layer's bias on padding
+    return x, mask, torch.tensor([0.25, -0.3, 0.5])
 
 
 @exercise("Exercise 04.1: Dice in training mode")
 def check_dice_train(dice_train) -> list[str]:
-    """``dice_train(s (N, C), alpha (C,)) -> (N, C)`` with the batch's statistics (the function's own eps)."""
-    from ..layers import Dice
+    """``dice_train(s, alpha, mask=None)``: ``s`` (N, C) or (B, L, C), ``mask`` (B, L) bool -> Dice of ``s``.
 
+    Checks the values (a constant and a nearly constant channel among them), the gradients of ``alpha`` and of
+    ``s`` (through ``E[s]`` and ``Var[s]``: a detached statistic fails), and a padded 3-D batch with its mask
+    (the statistics over the real steps only) and without one (every step counts).
+    """
     s, alpha0 = _train_batch()
-    alpha = alpha0.clone().requires_grad_(True)
-    got = _output(dice_train(s.clone(), alpha), "dice_train(s, alpha)")
-    ref = Dice(s.shape[1]).train()
-    with torch.no_grad():
-        ref.alpha.copy_(alpha0)
-    want = ref(s)
+    got = _output(dice_train(s.clone(), alpha0.clone()), "dice_train(s, alpha)")
     mean, var = s.double().mean(0), s.double().var(0, unbiased=False)
     checked = got.detach()
     if torch.isnan(checked).any():
         raise ExerciseFailed("your result holds NaN (in the channel whose values are all equal). Hint: a channel "
                              "with Var[s] = 0 gives (s - E[s]) / sqrt(0) = 0 / 0: the paper adds eps = 1e-8 "
                              "inside the square root")
+    want = _paper_train(s.double(), alpha0.double())
     hint = None
     for wrong, text in (
         (_paper(s, alpha0, mean, var, eps=1e-5),
@@ -98,15 +138,62 @@ def check_dice_train(dice_train) -> list[str]:
             break
     lines = [compare(checked, want, "f(s) on 8 x 5 inputs (a constant and a nearly constant channel among them)",
                      hint or _TRAIN_HINT)]
-    if not got.requires_grad:
-        raise ExerciseFailed("your output carries no gradient. Hint: alpha is learned: compute with torch "
-                             "operations on alpha itself (no .detach(), .item() or NumPy)")
-    g = torch.Generator().manual_seed(5)
-    upstream = torch.randn(got.shape, generator=g)
-    (got * upstream).sum().backward()
-    want_grad = torch.autograd.grad((ref(s) * upstream).sum(), ref.alpha)[0]
-    lines.append(compare(alpha.grad, want_grad, "gradient of alpha", "alpha must enter as in Eq. 9: (1 - p) * alpha * s"))
-    lines.append("Var = 0 handled by eps = 1e-8; nothing learned but alpha")
+
+    # gradients, on the three well-conditioned channels (float32 rounding stays far below the tolerance there)
+    s3, a3 = s[:, :3].contiguous(), alpha0[:3].clone()
+    upstream = torch.randn(s3.shape, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    got_ds, got_da = _grads(dice_train, s3.double(), a3.double(), upstream)
+    want_ds, want_da = _grads(_paper_train, s3.double(), a3.double(), upstream)
+    if not got_da.abs().any():
+        raise ExerciseFailed("no gradient reaches alpha. Hint: alpha is learned: compute with torch operations on "
+                             "alpha itself (no .detach(), .item() or NumPy)")
+    lines.append(compare(got_da, want_da, "gradient of alpha", "alpha must enter as in Eq. 9, multiplying s "
+                                                                "where the gate is closed"))
+    grad_hint = None
+    for cut in ("mean", "var", "mean var"):
+        wrong_ds, _ = _grads(lambda x, a: _paper_train(x, a, detach=cut), s3.double(), a3.double(), upstream)
+        if torch.allclose(got_ds, wrong_ds, atol=1e-6, rtol=1e-5):
+            grad_hint = f"the gradient does not flow through {' and '.join(('E[s]', 'Var[s]') if cut == 'mean var' else ('E[s]' if cut == 'mean' else 'Var[s]',))}. Hint: {_GRAD_HINT}"
+            break
+    if grad_hint:
+        raise ExerciseFailed(f"gradient of s: {grad_hint}")
+    lines.append(compare(got_ds, want_ds, "gradient of s (through E[s] and Var[s] too)", _GRAD_HINT))
+
+    # a padded (batch, seq_len, C) batch: statistics over the real steps only
+    x, mask, a = _padded_case()
+    try:
+        got3 = _output(dice_train(x.clone(), a.clone(), mask.clone()), "dice_train(x, alpha, mask)")
+    except (TypeError, RuntimeError, IndexError) as err:
+        raise ExerciseFailed(f"dice_train(x, alpha, mask) on a (4, 6, 3) batch raised {type(err).__name__}: {err}. "
+                             f"Hint: the function takes a third argument, mask=None ((batch, seq_len) bool, True on "
+                             f"real steps), and s may have a sequence axis: reduce over every axis but the last") from None
+    want3 = _paper_train(x.double(), a.double(), mask)
+    if got3.shape != x.shape:
+        raise ExerciseFailed(f"a (4, 6, 3) input gave shape {tuple(got3.shape)}. Hint: return a tensor shaped "
+                             f"like s; the statistics have one value per channel (the last axis)")
+    got_real = got3.detach()[mask]
+    hint3 = None
+    for wrong, text in (
+        (_paper_train(x.double(), a.double()), "padded steps are in your statistics: with a mask, E[s] and Var[s] "
+                                               "are over the real steps (mask True) only"),
+        (_paper(x, a, x.double().mean(0), x.double().var(0, unbiased=False)),
+         "for a (batch, seq_len, C) input the statistics are per channel over the batch AND the sequence axes"),
+    ):
+        if torch.allclose(got_real.double(), wrong[mask], atol=1e-4, rtol=1e-4):
+            hint3 = text
+            break
+    lines.append(compare(got_real, want3[mask], "(4, 6, 3) padded batch with its mask, on the 12 real steps",
+                         hint3 or "with a mask, take E[s] and Var[s] over the real steps only, then apply the gate "
+                                  "to every step"))
+    up3 = torch.randn(x.shape, generator=torch.Generator().manual_seed(10), dtype=torch.float64) * mask[..., None]
+    got_dx, _ = _grads(dice_train, x.double(), a.double(), up3, mask)
+    want_dx, _ = _grads(_paper_train, x.double(), a.double(), up3, mask)
+    lines.append(compare(got_dx[mask], want_dx[mask], "gradient of the real steps, padded batch", _GRAD_HINT))
+    got_nomask = _output(dice_train(x.clone(), a.clone()), "dice_train(x, alpha)").detach()
+    lines.append(compare(got_nomask, _paper_train(x.double(), a.double()), "(4, 6, 3) batch without a mask (every "
+                         "step counts)", "without a mask every step is real: the statistics are over all the "
+                                         "batch's and sequence's positions, per channel"))
+    lines.append("Var = 0 handled by eps = 1e-8; nothing learned but alpha; padded steps stay out of the statistics")
     return lines
 
 
@@ -155,7 +242,8 @@ def check_dice_eval(dice_eval) -> list[str]:
             hint = text
             break
     lines = [compare(got, want, "f(s) with the moving averages (6 x 4 inputs)",
-                     hint or "p(s) = sigmoid((s - running_mean) / sqrt(running_var + eps)), then Eq. 9 as in training")]
+                     hint or "the same gate as in training, standardised with the moving averages (running_mean, "
+                             "running_var) instead of the batch's statistics")]
     with torch.no_grad():
         rows = torch.cat([dice_eval(s[i: i + 1].clone(), alpha, rmean, rvar) for i in range(len(s))])
     lines.append(compare(rows, got, "each sample alone equals the same sample in the batch",
