@@ -99,23 +99,47 @@ class Dice(nn.Module):
     def _synced_normalize(self, s: Tensor) -> Tensor:
         """Batch statistics over every process's steps: one all-reduce of ``[sum s, sum s^2, n]``.
 
-        ``torch.distributed.nn.functional.all_reduce`` passes gradients back through the sums
-        (its backward is an all-reduce too), so each process's steps get the gradient of the
-        shared statistics, as with one process holding the whole batch.
+        The statistics are constants for autograd here, so the gradient they would pass on is
+        added by a hook on ``xhat``: BatchNorm's backward, ``g - mean(g) - xhat * mean(g * xhat)``,
+        with the two means over every process's steps (a second all-reduce, in the backward pass).
+        This is what ``nn.SyncBatchNorm`` computes (it runs on GPUs only); tests/test_distributed.py
+        shows 2 processes with batch B/2 reaching the parameters of one process with batch B.
         """
-        from torch.distributed.nn.functional import all_reduce
+        import torch.distributed as dist
 
         c = self.num_features
-        local = torch.cat([s.sum(0), (s * s).sum(0), s.new_full((1,), float(s.shape[0]))])  # (2C + 1,)
-        total = all_reduce(local)  # summed over the processes
-        n = total[2 * c]
-        mean = total[:c] / n.clamp_min(1.0)
-        var = (total[c : 2 * c] / n.clamp_min(1.0) - mean * mean).clamp_min(0.0)  # biased, E[(s - E s)^2]
-        count = int(n.item())
-        if count < 2:
-            return torch.zeros_like(s)
-        with torch.no_grad():  # the moving averages, as F.batch_norm keeps them (unbiased variance)
-            m = self.momentum
+        with torch.no_grad():
+            total = torch.cat([s.sum(0), (s * s).sum(0), s.new_full((1,), float(s.shape[0]))])  # (2C + 1,)
+            dist.all_reduce(total)  # summed over the processes
+            count = int(total[2 * c].item())
+            if count < 2:  # as in one process: no spread to normalise by
+                return torch.zeros_like(s)
+            mean = total[:c] / count
+            var = (total[c : 2 * c] / count - mean * mean).clamp_min(0.0)  # biased, E[(s - E s)^2]
+            m = self.momentum  # the moving averages, as F.batch_norm keeps them (unbiased variance)
             self.running_mean.mul_(1 - m).add_(mean, alpha=m)
             self.running_var.mul_(1 - m).add_(var * (count / (count - 1)), alpha=m)
-        return (s - mean) * torch.rsqrt(var + self.eps)
+        xhat = (s - mean) * torch.rsqrt(var + self.eps)  # (n, C)
+        if xhat.requires_grad:
+            xhat.register_hook(_SharedStatisticsGradient(xhat.detach(), count))
+        return xhat
+
+
+class _SharedStatisticsGradient:
+    """Gradient hook on ``xhat`` for statistics shared by all processes (see :meth:`Dice._synced_normalize`).
+
+    With ``xhat = (s - E) / sqrt(Var + eps)`` over all ``n`` steps of all processes, and ``g`` the
+    gradient reaching ``xhat``, the gradient through ``E`` and ``Var`` subtracts the mean of ``g`` and
+    ``xhat`` times the mean of ``g * xhat``, both over all ``n`` steps.
+    """
+
+    def __init__(self, xhat: Tensor, count: int):
+        self.xhat, self.count = xhat, count
+
+    def __call__(self, grad: Tensor) -> Tensor:
+        import torch.distributed as dist
+
+        c = grad.shape[1]
+        sums = torch.cat([grad.sum(0), (grad * self.xhat).sum(0)])  # (2C,)
+        dist.all_reduce(sums)
+        return grad - sums[:c] / self.count - self.xhat * (sums[c:] / self.count)
