@@ -16,7 +16,10 @@ sizes crash its embedding layer, its activation unit takes no dropout), so the s
 comparison uses a configuration it accepts: every profile embedding 16, ``mlp_params={"dims":
 [256, 128], "dropout": 0.2}`` (its MLP forces Dice and adds BatchNorm), ``attention_mlp_params=
 {"dims": [32, 16], "activation": "dice"}``, no attention dropout; ours runs the same settings
-(with our defaults: one activation unit over item and category side by side). Padding is 0 for
+(with our defaults: one activation unit over item and category side by side), and once more in
+torch-rechub's own structure (``rechub-structure``: one unit per history feature), so that the JSON
+separates what the architecture buys (``architecture_group_vs_per_feature``) from what the
+implementation buys (``implementation_same_structure``). Padding is 0 for
 torch-rechub (its convention), PAD_ID for ours. Both use the same slicing loader
 (``din_tutorial.data.TensorBatchLoader``); torch-rechub is also timed with its own
 ``DataGenerator`` (a torch DataLoader that collates row by row), as its users run it.
@@ -94,6 +97,8 @@ def build_ours(config: str):
         target_features=target,
         mlp_params={"dims": [256, 128], "dropout": 0.2, "activation": "dice"},
         attention_mlp={"dims": [32, 16], "dropout": att_dropout, "activation": "dice"},
+        # torch-rechub's structure: one activation unit per history feature (ours: one for the goods group)
+        attention_mode="per_feature" if config == "rechub-structure" else "group",
     )
 
 
@@ -236,7 +241,8 @@ def _median(rows: list[dict], key: str) -> float | None:
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--worker", choices=["ours", "rechub"], help=argparse.SUPPRESS)
-    p.add_argument("--config", default="seed", choices=["seed", "rechub-compatible"], help=argparse.SUPPRESS)
+    p.add_argument("--config", default="seed", choices=["seed", "rechub-compatible", "rechub-structure"],
+                   help=argparse.SUPPRESS)
     p.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     p.add_argument("--train-steps", type=int, default=20, help=argparse.SUPPRESS)
     p.add_argument("--eval-steps", type=int, default=20, help=argparse.SUPPRESS)
@@ -274,13 +280,15 @@ def main(argv=None) -> dict:
             if have_rechub:
                 rows.append({**_run_worker(args.rechub_python, "rechub", "rechub-compatible", b, args), "round": rnd})
                 rows.append({**_run_worker(sys.executable, "ours", "rechub-compatible", b, args), "round": rnd})
+                rows.append({**_run_worker(sys.executable, "ours", "rechub-structure", b, args), "round": rnd})
 
     import torch
 
     keys = ["train_with_loader", "train_model_only", "eval_with_loader", "eval_model_only",
             "train_with_own_loader", "eval_with_own_loader", "peak_rss_mib"]
     results: dict = {}
-    for lib, config in [("ours", "seed"), ("ours", "rechub-compatible"), ("rechub", "rechub-compatible")]:
+    for lib, config in [("ours", "seed"), ("ours", "rechub-compatible"), ("ours", "rechub-structure"),
+                        ("rechub", "rechub-compatible")]:
         for b in args.batch_sizes:
             sel = [r for r in rows if r["lib"] == lib and r["config"] == config and r["batch"] == b]
             if not sel:
@@ -298,6 +306,10 @@ def main(argv=None) -> dict:
                 o["train_with_loader"] / r["train_with_own_loader"], 2)
             ratios[f"batch_{b}"]["seed_config_train_with_loader_vs_its_own_loader"] = round(
                 results["ours/seed"][f"batch_{b}"]["train_with_loader"] / r["train_with_own_loader"], 2)
+            # like for like: the same structure (one unit per feature) separates implementation from architecture
+            same = results["ours/rechub-structure"][f"batch_{b}"]
+            ratios[f"batch_{b}"]["implementation_same_structure"] = {k: round(same[k] / r[k], 2) for k in keys[:4]}
+            ratios[f"batch_{b}"]["architecture_group_vs_per_feature"] = {k: round(o[k] / same[k], 2) for k in keys[:4]}
     # the same ratios round by round (each round runs both libraries back to back): the spread shows the noise
     by_round = {}
     if have_rechub:

@@ -2,7 +2,10 @@
 # Install din-tutorial on a fresh Debian/Ubuntu machine with Python >= 3.10:
 # a virtual environment in .venv with the package and every extra (notebooks, ONNX, tests),
 # Graphviz's `dot` for the model drawings, and (INSTALL_BROWSER=1) Chromium for the browser test.
-# torch is pinned to the CPU wheel by constraints.txt; edit that file for a GPU machine.
+# constraints.txt pins torch==2.13.0. From PyPI alone that pin is the CUDA build on Linux (several GB);
+# it resolves to the CPU wheel only where one is already on disk (as on the project's CI machine).
+# TORCH_CPU=1 installs PyTorch's CPU wheel from its own index first (https://download.pytorch.org/whl/cpu),
+# then everything else from PyPI; the default path does not depend on that index.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -21,5 +24,9 @@ fi
 
 "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 10), "din-tutorial needs Python >= 3.10"'
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+if [ "${TORCH_CPU:-0}" = 1 ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt torch \
+    --index-url https://download.pytorch.org/whl/cpu
+fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[all]"
 echo "din-tutorial installed in .venv; run .venv/bin/din-tutorial (the main job) or open the notebooks with .venv/bin/jupyter lab notebooks/00_index.ipynb"
