@@ -127,6 +127,9 @@ class CTRTrainer:
         user_col: the batch key that holds user ids, for GAUC (skipped if absent).
         verbose: show progress bars and a line per epoch (rank 0 only under ``torchrun``).
         ddp_params: extra arguments for ``DistributedDataParallel`` under ``torchrun``.
+        parallel_wrapper: under ``torchrun``, ``wrapper(model, device)`` replaces
+            ``DistributedDataParallel`` (e.g. a TorchRec ``DistributedModelParallel`` that shards
+            the embedding tables); the optimiser is built over the wrapped model's parameters.
 
     Under ``torchrun`` with several processes, ``trainer.model`` is the plain model (the same
     weights on every rank); training runs through its ``DistributedDataParallel`` wrapper.
@@ -149,6 +152,7 @@ class CTRTrainer:
         user_col: str = "user_id",
         verbose: bool = True,
         ddp_params: dict | None = None,
+        parallel_wrapper: Callable | None = None,
     ):
         for name, value in (("n_epoch", n_epoch), ("earlystop_patience", earlystop_patience)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < 1:
@@ -162,7 +166,9 @@ class CTRTrainer:
         self.rank, self.world_size = D.rank(), D.world_size()
         self.model = model.to(self.device)
         self._train_model = self.model
-        if self.world_size > 1:
+        if self.world_size > 1 and parallel_wrapper is not None:
+            self._train_model = parallel_wrapper(self.model, self.device)
+        elif self.world_size > 1:
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [self.device] if self.device.type == "cuda" else None
@@ -171,7 +177,8 @@ class CTRTrainer:
         example = "{'lr': 1e-3, 'weight_decay': 1e-5}"
         self.optimizer_params = _check_settings("optimizer_params", optimizer_params, example) or \
             {"lr": 1e-3, "weight_decay": 1e-5}
-        self.optimizer = _build("optimizer_params", optimizer_fn, self.model.parameters(), self.optimizer_params, example)
+        self.optimizer = _build("optimizer_params", optimizer_fn, self._train_model.parameters(), self.optimizer_params,
+                                example)
         self.scheduler = None
         if scheduler_fn:
             sched = _check_settings("scheduler_params", scheduler_params, "{'step_size': 1, 'gamma': 0.8}")
