@@ -140,3 +140,16 @@ def test_devices_and_arguments(tmp_path):
 def test_wrong_typed_settings_get_our_error_naming_the_setting(tmp_path, kw, error, pattern):
     with pytest.raises(error, match=pattern):
         make(tmp_path, **kw)
+
+
+def test_a_models_batches_do_not_depend_on_what_trained_before_on_the_same_loader(tmp_path):
+    """The shuffle is a function of (trainer seed, epoch): training another model first, for any number of
+    epochs, leaves this model's batches, and so its results, unchanged."""
+    tr, va = loaders()
+    alone = make(tmp_path / "alone", n_epoch=2).fit(tr, va).history
+    make(tmp_path / "other", n_epoch=3).fit(tr, va)  # another model on the same loaders, for 3 epochs
+    after = make(tmp_path / "after", n_epoch=2).fit(tr, va).history
+    for a, b in zip(alone, after):
+        assert a["train_loss"] == b["train_loss"] and a["val_auc"] == b["val_auc"]
+    other_seed = make(tmp_path / "seeded", n_epoch=2, seed=7).fit(tr, va).history
+    assert other_seed[0]["train_loss"] != alone[0]["train_loss"]  # the seed does reach the order (and dropout)
