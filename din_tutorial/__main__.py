@@ -30,10 +30,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--no-export", action="store_true", help="skip the ONNX export")
     ap.add_argument("--no-draw", action="store_true", help="skip drawing the model graph")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    ap.add_argument("--sync-dice", action="store_true",
+                    help="under torchrun: Dice's batch statistics over all processes (as one process with the whole batch)")
     return ap.parse_args(argv)
 
 
 def main(argv=None) -> int:
+    """Run the main job; under ``torchrun`` every process runs it (see din_tutorial.distributed)."""
     args = parse_args(argv)
     from .config import set_threads
     from .datasets import load_dataset
@@ -47,9 +50,12 @@ def main(argv=None) -> int:
         return 2
     run(data, epochs=args.epochs, device=args.device, seed=args.seed, out_dir=args.out,
         batch_size=args.batch_size, max_len=args.max_len, export=not args.no_export, draw=not args.no_draw,
-        verbose=not args.quiet)
+        verbose=not args.quiet, sync_dice=args.sync_dice)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from torch.distributed.elastic.multiprocessing.errors import record
+
+    # under torchrun, record() writes a failing process's traceback where torchrun reports it as the root cause
+    sys.exit(record(main)())

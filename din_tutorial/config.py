@@ -33,13 +33,16 @@ def seed_everything(seed: int = 2022) -> None:
 
 
 def set_threads(n: int | None = None) -> int:
-    """Set PyTorch's intra-op thread count (default: ``DIN_TUTORIAL_THREADS`` or all cores, at most 4).
+    """Set PyTorch's intra-op thread count (default: ``DIN_TUTORIAL_THREADS``, else the cores shared among
+    the processes ``torchrun`` started on this machine, at most 4 each).
 
-    On a small, busy machine torch's default threading can collapse; a fixed count keeps runs steady.
+    On a small, busy machine torch's default threading can collapse; a fixed count keeps runs steady,
+    and N processes with all cores each would fight over them.
     """
     import torch
 
     if n is None:
-        n = int(os.environ.get("DIN_TUTORIAL_THREADS", 0)) or min(4, os.cpu_count() or 1)
+        per_machine = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
+        n = int(os.environ.get("DIN_TUTORIAL_THREADS", 0)) or max(1, min(4, (os.cpu_count() or 1) // per_machine))
     torch.set_num_threads(int(n))
     return int(n)

@@ -29,6 +29,7 @@ import torch.distributed as dist
 __all__ = [
     "DEFAULT_TIMEOUT_S",
     "launched_by_torchrun",
+    "device_for_this_process",
     "init_process_group",
     "rank",
     "world_size",
@@ -45,6 +46,13 @@ DEFAULT_TIMEOUT_S = 600
 def launched_by_torchrun() -> bool:
     """True in a process that ``torchrun`` started with more than one process in all."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
+
+
+def device_for_this_process(device: torch.device) -> torch.device:
+    """``cuda`` without an index means this process's GPU under ``torchrun`` (``LOCAL_RANK``); others stay."""
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return device
 
 
 def init_process_group(device: torch.device, timeout_s: float | None = None) -> bool:

@@ -56,8 +56,11 @@ class Prepared:
 
 
 def prepare(data: pd.DataFrame, max_len: int = 50, batch_size: int = 2048, seed: int = 2022,
-            neg_sampling: str = "uniform") -> Prepared:
-    """The seed's section 2: sequences, the time split, negatives, dicts and loaders."""
+            neg_sampling: str = "uniform", rank: int = 0, world_size: int = 1) -> Prepared:
+    """The seed's section 2: sequences, the time split, negatives, dicts and loaders.
+
+    ``rank`` and ``world_size``: the loaders hold this process's shard (under ``torchrun``).
+    """
     from .data import DataGenerator, df_to_dict, generate_seq_feature
 
     train, val, test = generate_seq_feature(
@@ -71,6 +74,7 @@ def prepare(data: pd.DataFrame, max_len: int = 50, batch_size: int = 2048, seed:
     x_test, y_test = df_to_dict(test), test["label"].values
     train_dl, val_dl, test_dl = DataGenerator(x_train, y_train).generate_dataloader(
         x_val=x_val, y_val=y_val, x_test=x_test, y_test=y_test, batch_size=batch_size, seed=seed,
+        rank=rank, world_size=world_size,
     )
     return Prepared(data, train, val, test, train_dl, val_dl, test_dl, vocab)
 
@@ -222,40 +226,58 @@ def _format_table(rows: dict) -> str:
 
 def run(data: pd.DataFrame | None = None, epochs: int = 3, device: str = "cpu", seed: int = 2022,
         out_dir: str | Path = "din_output", batch_size: int = 2048, max_len: int = 50,
-        export: bool = True, draw: bool = True, verbose: bool = True) -> dict:
+        export: bool = True, draw: bool = True, verbose: bool = True, sync_dice: bool = False) -> dict:
     """Prepare, train DIN and BaseModel, evaluate, export DIN to ONNX, draw it; write artifacts to ``out_dir``.
 
+    Under ``torchrun`` every process runs this: each trains on its shard (DistributedDataParallel),
+    the test metrics cover the whole split, and rank 0 alone prints, exports, draws and writes.
+    ``batch_size`` is the global batch (each of N processes takes ``batch_size // N``);
+    ``sync_dice`` computes Dice's statistics over all processes (notebooks/09_scaling_out.ipynb).
     Returns the results dict that is also written to ``out_dir/results.json``.
     """
+    from . import distributed as D
     from . import metrics as M
     from .config import seed_everything
+    from .training import resolve_device
 
+    D.init_process_group(D.device_for_this_process(resolve_device(device)))
+    rank, world = D.rank(), D.world_size()
+    main = rank == 0
+    verbose = verbose and main
+    if world > 1 and batch_size < world:
+        raise ValueError(f"batch_size={batch_size} is smaller than the {world} processes; each needs at least one row")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
     if data is None:
         from .datasets import load_dataset
 
         data = load_dataset("sample")
     t0 = time.perf_counter()
-    prepared = prepare(data, max_len=max_len, batch_size=batch_size, seed=seed)
+    prepared = prepare(data, max_len=max_len, batch_size=batch_size // world, seed=seed, rank=rank, world_size=world)
     results = {
         "data": {"rows": len(data), "users": int(data["user_id"].nunique()), "items": int(data["item_id"].nunique()),
                  "train_samples": len(prepared.train), "val_samples": len(prepared.val),
                  "test_samples": len(prepared.test), "prepare_seconds": round(time.perf_counter() - t0, 2)},
-        "settings": {"epochs": epochs, "device": device, "seed": seed, "batch_size": batch_size, "max_len": max_len},
+        "settings": {"epochs": epochs, "device": device, "seed": seed, "batch_size": batch_size, "max_len": max_len,
+                     "world_size": world, "sync_dice": sync_dice},
         "models": {},
     }
     trainers = {}
     for name in ("DIN", "BaseModel"):
         seed_everything(seed)
-        model = build_model(name, prepared.vocab)
+        model = build_model(name, prepared.vocab, sync_dice=sync_dice)
         if verbose:
-            print(f"training {name} for up to {epochs} epoch(s) on {len(prepared.train):,} samples")
+            where = f" on {world} processes" if world > 1 else ""
+            print(f"training {name} for up to {epochs} epoch(s) on {len(prepared.train):,} samples{where}")
         trainer, m = train_and_evaluate(model, prepared, n_epoch=epochs, device=device, seed=seed,
                                         model_path=out / name.lower(), verbose=verbose)
         trainers[name] = trainer
         results["models"][name] = m
         results.setdefault("history", {})[name] = trainer.history
+    if not main:  # rank 0 alone evaluates the baseline, exports, draws and writes
+        D.barrier()
+        return results
     test = prepared.test
     pop = popularity_scores(prepared.train, test)
     results["models"]["Popularity"] = {
@@ -286,15 +308,24 @@ def run(data: pd.DataFrame | None = None, epochs: int = 3, device: str = "cpu", 
         except ImportError as e:
             results["graph"] = {"skipped": str(e)}
     results["total_seconds"] = round(time.perf_counter() - t0, 1)
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=float))
+    _write_atomic(out / "results.json", json.dumps(results, indent=2, default=float))
     if verbose:
         print()
         print(_format_table({k: v for k, v in results["models"].items()}))
         print(f"RelaImpr of DIN over BaseModel: {results['rela_impr_gauc_percent']:.1f}% (GAUC), "
               f"{results['rela_impr_auc_percent']:.1f}% (AUC)")
         if "onnx" in results and "max_abs_diff" in results["onnx"]:
-            print(f"ONNX: {results['onnx']['path']} (max |ONNX - PyTorch| = {results['onnx']['max_abs_diff']:.1e})")
+            print(f"ONNX: {results['onnx']['path']} (max |ONNX - PyTorch| = {results['onnx']['max_abs_diff']:.1e} "
+                  f"at {len(results['onnx']['shapes'])} shapes)")
         if "graph" in results:
             print(f"model graph: {results['graph'].get('dir', results['graph'].get('skipped'))}")
         print(f"artifacts in {out.resolve()} (results.json); total {results['total_seconds']} s")
+    D.barrier()
     return results
+
+
+def _write_atomic(file: Path, text: str) -> None:
+    """Write to a temporary file beside ``file``, then rename: a reader never sees half a file."""
+    tmp = file.with_name(f".{file.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(file)

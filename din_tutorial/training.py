@@ -159,9 +159,7 @@ class CTRTrainer:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise TypeError(f"seed must be an integer or None, got {seed!r}")
-        self.device = resolve_device(device)
-        if self.device.type == "cuda" and self.device.index is None:
-            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))  # one GPU per process
+        self.device = D.device_for_this_process(resolve_device(device))  # under torchrun: one GPU per process
         D.init_process_group(self.device)
         self.rank, self.world_size = D.rank(), D.world_size()
         self.model = model.to(self.device)

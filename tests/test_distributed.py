@@ -105,3 +105,26 @@ def test_a_rank_that_raises_ends_the_job_with_its_error():
     assert done.returncode != 0
     out = done.stdout + done.stderr
     assert "feature 'item_id': id 10000 is outside [0, 60)" in out, out[-3000:]
+
+
+def test_main_job_on_two_processes_is_repeatable_and_records_world_size(tmp_path):
+    """`torchrun --nproc_per_node=2 -m din_tutorial` twice with one seed: the same results, world_size 2, rank 0 writes."""
+    from din_tutorial.datasets import load_dataset
+
+    data = load_dataset("sample")
+    data[data["user_id"] < 300].to_csv(tmp_path / "log.csv", index=False)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo", "DIN_TUTORIAL_DIST_TIMEOUT": "60"}
+    runs = []
+    for name in ("a", "b"):
+        command = [str(TORCHRUN), "--standalone", "--nproc_per_node=2", "-m", "din_tutorial", "--data",
+                   str(tmp_path / "log.csv"), "--epochs", "1", "--batch-size", "256", "--out", str(tmp_path / name),
+                   "--no-export", "--no-draw", "--quiet"]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT_S, cwd=str(tmp_path))
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs.append(json.loads((tmp_path / name / "results.json").read_text()))
+    assert runs[0]["settings"]["world_size"] == 2
+    for model in ("DIN", "BaseModel"):
+        for k in ("auc", "gauc", "logloss", "n"):
+            assert runs[0]["models"][model][k] == runs[1]["models"][model][k], (model, k)
+    assert runs[0]["models"]["DIN"]["n"] == runs[0]["data"]["test_samples"]  # the whole test split, gathered
+    assert not list((tmp_path / "a").glob(".*.tmp"))  # atomic writes left no temporary file
