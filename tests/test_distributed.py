@@ -128,3 +128,24 @@ def test_main_job_on_two_processes_is_repeatable_and_records_world_size(tmp_path
             assert runs[0]["models"][model][k] == runs[1]["models"][model][k], (model, k)
     assert runs[0]["models"]["DIN"]["n"] == runs[0]["data"]["test_samples"]  # the whole test split, gathered
     assert not list((tmp_path / "a").glob(".*.tmp"))  # atomic writes left no temporary file
+
+
+def test_a_port_in_use_and_cuda_without_a_gpu_end_the_job_with_a_clear_error(tmp_path):
+    import socket
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        command = [str(TORCHRUN), "--nnodes=1", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+                   f"--master_port={port}", str(WORKER), "train", str(tmp_path)]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert done.returncode != 0 and "address already in use" in done.stderr
+    if torch.cuda.is_available():
+        return
+    command = [str(TORCHRUN), "--standalone", "--nproc_per_node=2", "-m", "din_tutorial", "--device", "cuda",
+               "--epochs", "1", "--out", str(tmp_path / "out"), "--quiet"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT_S, cwd=str(tmp_path))
+    assert done.returncode != 0
+    assert "device='cuda' but CUDA is not available on this machine" in done.stdout + done.stderr
