@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,11 @@ from .features import PAD_ID
 
 __all__ = [
     "generate_seq_feature",
+    "sort_log",
+    "draw_samples",
+    "user_level_values",
+    "SortedLog",
+    "SplitRows",
     "df_to_dict",
     "DataGenerator",
     "TensorBatchLoader",
@@ -62,7 +68,7 @@ def _as_id_array(data: pd.DataFrame, col: str) -> np.ndarray:
                 f"column {col!r} holds non-integer values (e.g. {values[np.mod(values, 1) != 0][0]!r}); "
                 f"ids must be whole numbers: encode it with .astype('category').cat.codes"
             )
-    ids = values.astype(np.int64)
+    ids = values.astype(np.int64, copy=False)
     if ids.size and ids.min() < 0:
         raise ValueError(
             f"column {col!r} has negative ids (min {ids.min()}); ids must be >= 0 "
@@ -129,8 +135,13 @@ def check_labels(y, what: str = "y") -> np.ndarray:
     return arr
 
 
-def validate_log(data, user_col: str, item_col: str, time_col: str, item_attribute_cols: Sequence[str] = ()) -> None:
-    """Check an interaction log before preparing it; raise an error that names the column and the fix."""
+def validate_log(data, user_col: str, item_col: str, time_col: str, item_attribute_cols: Sequence[str] = (),
+                 convert: bool = True) -> None:
+    """Check an interaction log before preparing it; raise an error that names the column and the fix.
+
+    ``convert=False`` checks only the frame and its columns' presence (``sort_log`` converts
+    and checks the values itself, once). Taught in notebooks/01_data_preparation.ipynb.
+    """
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}; load it with pd.read_csv(...)")
     if len(data) == 0:
@@ -142,9 +153,10 @@ def validate_log(data, user_col: str, item_col: str, time_col: str, item_attribu
             f"column(s) {missing} not found in data; it has {list(data.columns)}. "
             f"Pass the right names with user_col=, item_col=, time_col= or item_attribute_cols="
         )
-    for col in [user_col, item_col, *item_attribute_cols]:
-        _as_id_array(data, col)
-    _as_time_array(data, time_col)
+    if convert:
+        for col in [user_col, item_col, *item_attribute_cols]:
+            _as_id_array(data, col)
+        _as_time_array(data, time_col)
 
 
 # ---------------------------------------------------------------------------- sequences
@@ -199,6 +211,218 @@ def _sample_negatives(
     return neg
 
 
+@dataclass
+class SortedLog:
+    """A log's id columns sorted by (user, time, item id), with each user's rows.
+
+    Built by ``sort_log``; both preparation paths start from it (``generate_seq_feature``'s
+    frames and the lean samples of ``din_tutorial.samples``), so they share the order rule.
+    Row ``i`` of every array is row ``order[i]`` of the input; the rows of user ``u`` (the
+    ``u``-th smallest user id) are ``starts[u] .. starts[u] + counts[u] - 1``.
+
+    Taught in notebooks/01_data_preparation.ipynb (the lean path: notebooks/09_scaling_out.ipynb).
+    """
+
+    user_col: str
+    item_col: str
+    time_col: str
+    users: np.ndarray  # (n,) int64, sorted
+    items: np.ndarray  # (n,) int64
+    times: np.ndarray  # (n,) int64 or float64, the time as ordered (datetimes in nanoseconds)
+    attrs: dict[str, np.ndarray]  # item attribute columns, (n,) int64 each
+    attr_of_item: dict[str, np.ndarray]  # attribute -> (n_items_key,) table, -1 where no item has the id
+    order: np.ndarray  # (n,) int64 rows of the input
+    starts: np.ndarray  # (n_users,) first row of each user
+    counts: np.ndarray  # (n_users,) behaviours of each user
+
+    @property
+    def n_items_key(self) -> int:
+        return int(self.items.max()) + 1
+
+    @property
+    def user_ids(self) -> np.ndarray:
+        """The distinct user ids, one per user, ascending."""
+        return self.users[self.starts]
+
+
+@dataclass
+class SplitRows:
+    """One split's samples as rows of a ``SortedLog``: what ``draw_samples`` returns per split.
+
+    Sample ``j`` is the target ``target[j]`` (the behaviour at sorted row ``row[j]`` for a
+    positive, a sampled item for a negative) with label ``label[j]``, the history of the
+    ``hist_len[j]`` behaviours at rows ``row[j] - hist_len[j] .. row[j] - 1`` (oldest first)
+    and the user ``user[j]`` (an index into ``SortedLog.user_ids``).
+
+    Taught in notebooks/09_scaling_out.ipynb.
+    """
+
+    row: np.ndarray  # (n_samples,) int64
+    target: np.ndarray  # (n_samples,) int64 item ids
+    label: np.ndarray  # (n_samples,) int64, 1 positive, 0 negative
+    hist_len: np.ndarray  # (n_samples,) int64
+    user: np.ndarray  # (n_samples,) int64
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+
+def sort_log(data: pd.DataFrame, user_col: str = "user_id", item_col: str = "item_id",
+             time_col: str = "timestamp", item_attribute_cols: Sequence[str] = ()) -> SortedLog:
+    """Validate a log and sort it by (user, time, item id): the order both paths share.
+
+    Ordering equal times by item id makes the samples a function of the log's values, not of
+    its rows' order (Amazon's review times are whole days, so ties are common); rows equal in
+    user, time and item give equal samples whatever their order. Each item attribute must
+    have one value per item (the negatives take theirs from ``attr_of_item``).
+
+    Taught in notebooks/01_data_preparation.ipynb.
+    """
+    item_attribute_cols = list(item_attribute_cols)
+    validate_log(data, user_col, item_col, time_col, item_attribute_cols, convert=False)
+    users = _as_id_array(data, user_col)
+    items = _as_id_array(data, item_col)
+    times = _as_time_array(data, time_col)
+    attrs = {c: _as_id_array(data, c) for c in item_attribute_cols}
+
+    n_items_key = int(items.max()) + 1
+    attr_of_item = {}
+    for c, a in attrs.items():
+        table = np.full(n_items_key, -1, dtype=np.int64)
+        table[items] = a
+        conflict = table[items] != a
+        if conflict.any():
+            bad = int(np.unique(items[conflict]).size)
+            raise ValueError(
+                f"item attribute {c!r} is not a function of {item_col!r}: {bad} item(s) have several values "
+                f"(e.g. item {int(items[conflict][0])}); keep one value per item, e.g. the most frequent, "
+                f"or leave {c!r} out of item_attribute_cols"
+            )
+        attr_of_item[c] = table
+
+    # Sort by (user, time, item): a rule of the values, not of the rows' order (ties are common:
+    # Amazon's review times are whole days). Rows equal in all three give equal samples.
+    order = np.lexsort((items, times, users))
+    users, items, times = users[order], items[order], times[order]
+    attrs = {c: a[order] for c, a in attrs.items()}
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    counts = np.diff(np.r_[starts, len(users)])
+    return SortedLog(user_col, item_col, time_col, users, items, times, attrs, attr_of_item, order, starts, counts)
+
+
+def user_level_values(data: pd.DataFrame, log: SortedLog, columns: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """The columns of ``data`` that are constant within every user, one value per user.
+
+    ``columns=None`` looks at every column that is not the user, item, time, an item
+    attribute, ``label``, ``hist_len`` or a ``hist_*`` column; a column that varies within
+    a user (e.g. a rating) is left out. Values are in the order of ``log.user_ids``.
+
+    Taught in notebooks/01_data_preparation.ipynb.
+    """
+    reserved = {log.user_col, log.item_col, log.time_col, *log.attrs, "label", "hist_len"}
+    if columns is None:
+        columns = [c for c in data.columns if c not in reserved and not str(c).startswith("hist_")]
+    same_user = log.users[1:] == log.users[:-1]  # (n - 1,) consecutive sorted rows of one user
+    out = {}
+    for c in columns:
+        v = data[c].to_numpy()[log.order]
+        if v.dtype.kind in "biuMm":
+            differs = v[1:] != v[:-1]
+        else:  # floats with NaN, strings, mixed: equal factorized codes (NaN is one code)
+            codes = pd.factorize(v, use_na_sentinel=False)[0]
+            differs = codes[1:] != codes[:-1]
+        if not (differs & same_user).any():
+            out[c] = v[log.starts]
+    return out
+
+
+def _check_settings(max_len, neg_ratio, neg_sampling, min_item) -> tuple[int, int, int]:
+    if isinstance(max_len, bool) or int(max_len) != max_len or max_len < 1:
+        raise ValueError(f"max_len must be a positive integer (the history length kept), got {max_len!r}")
+    if isinstance(neg_ratio, bool) or int(neg_ratio) != neg_ratio or neg_ratio < 0:
+        raise ValueError(f"neg_ratio must be a non-negative integer (negatives per positive), got {neg_ratio!r}")
+    if neg_sampling not in NEG_SAMPLING:
+        raise ValueError(f"neg_sampling must be one of {NEG_SAMPLING}, got {neg_sampling!r}")
+    if isinstance(min_item, bool) or int(min_item) != min_item or min_item < 0:
+        raise ValueError(f"min_item must be a non-negative integer, got {min_item!r}")
+    return int(max_len), int(neg_ratio), int(min_item)
+
+
+def draw_samples(log: SortedLog, min_item: int = 0, shuffle: bool = True, max_len: int = 50, neg_ratio: int = 1,
+                 neg_sampling: str = "uniform", seed: int = 2022, stacklevel: int = 2) -> list[SplitRows]:
+    """The samples of ``generate_seq_feature`` as rows of the sorted log: ``[train, val, test]``.
+
+    Leave-one-out by time, negatives, truncation and the training shuffle exactly as
+    ``generate_seq_feature`` documents (it calls this function); what differs between the
+    paths is only how the histories are stored. ``stacklevel`` places the warning about
+    dropped users at the caller's line.
+
+    Taught in notebooks/01_data_preparation.ipynb (the lean path: notebooks/09_scaling_out.ipynb).
+    """
+    max_len, neg_ratio, min_item = _check_settings(max_len, neg_ratio, neg_sampling, min_item)
+    rng = np.random.default_rng(seed)
+    users, items, starts, counts = log.users, log.items, log.starts, log.counts
+    n_items_key = log.n_items_key
+
+    keep_user = counts >= max(min_item, 2)
+    n_small = int((~keep_user).sum())
+    if n_small:
+        warnings.warn(
+            f"{n_small} user(s) with fewer than {max(min_item, 2)} behaviours were dropped "
+            f"({int(counts[~keep_user].sum())} rows); "
+            + ("lower min_item to keep users with few behaviours" if min_item > 2
+               else "a sample needs at least one earlier behaviour as its history"),
+            DataPreparationWarning,
+            stacklevel=stacklevel + 1,
+        )
+
+    # Positions t = 0, 1, ... within each user and the split of each row: -1 none, 0 train, 1 val, 2 test.
+    pos_in_user = np.arange(len(users)) - np.repeat(starts, counts)
+    from_end = np.repeat(starts + counts, counts) - np.arange(len(users))  # 1 for a user's last row
+    split = np.where(np.repeat(keep_user, counts) & (pos_in_user >= 1),
+                     np.where(from_end == 1, 2, np.where(from_end == 2, 1, 0)), -1).astype(np.int8)
+    del from_end
+
+    # Negatives need the set of (user, item) pairs each user touched.
+    user_item_keys = np.unique(users * n_items_key + items)
+    item_pool, item_freq = np.unique(items, return_counts=True)
+    weights = item_freq / item_freq.sum() if neg_sampling == "popularity" else None
+    if neg_ratio:
+        distinct = np.bincount(np.searchsorted(log.user_ids, user_item_keys // n_items_key))
+        full = log.user_ids[distinct >= len(item_pool)]
+        if full.size:
+            raise ValueError(
+                f"{full.size} user(s) (e.g. user {int(full[0])}) interacted with every item of the log "
+                f"({len(item_pool)} items), so no negative can be drawn for them; drop those users or pass neg_ratio=0"
+            )
+
+    out = []
+    for split_id in (0, 1, 2):
+        pos = np.flatnonzero(split == split_id)  # positive targets: rows of the sorted log
+        sample_row = pos
+        target_item = items[pos]
+        label = np.ones(len(pos), dtype=np.int64)
+        if neg_ratio:
+            neg_items = _sample_negatives(rng, users[pos], neg_ratio, user_item_keys, item_pool, weights, n_items_key)
+            # Negative k of positive i sits right after it, at row i * (1 + r) + 1 + k, sharing its history.
+            sample_row = np.repeat(pos, 1 + neg_ratio)
+            target_item = np.empty(len(sample_row), dtype=np.int64)
+            target_item[0 :: 1 + neg_ratio] = items[pos]
+            for k in range(neg_ratio):
+                target_item[k + 1 :: 1 + neg_ratio] = neg_items[k::neg_ratio]
+            del neg_items
+            label = np.zeros(len(sample_row), dtype=np.int64)
+            label[0 :: 1 + neg_ratio] = 1
+        if split_id == 0 and shuffle:
+            perm = rng.permutation(len(sample_row))
+            sample_row, target_item, label = sample_row[perm], target_item[perm], label[perm]
+            del perm
+        hist_len = np.minimum(pos_in_user[sample_row], max_len)
+        user = np.searchsorted(starts, sample_row, side="right") - 1
+        out.append(SplitRows(sample_row, target_item, label, hist_len, user))
+    return out
+
+
 def generate_seq_feature(
     data: pd.DataFrame,
     user_col: str = "user_id",
@@ -220,7 +444,8 @@ def generate_seq_feature(
     splits, histories and negatives. The behaviour at position ``t`` (``t >= 1``) is a
     positive target whose history is the behaviours before it in that order (the most
     recent ``max_len`` of them); a behaviour at the same time as its target but with a
-    smaller item id counts as earlier (real logs such as Amazon's keep whole days). Leave-one-out by time, as
+    smaller item id counts as earlier (real logs such as Amazon's keep whole days).
+    Leave-one-out by time, as
     the paper: the last behaviour is the test target, the second-to-last the validation
     target, the earlier ones are training targets. No sample's history holds its target or
     anything after it. Each positive gets ``neg_ratio`` negatives that share its history:
@@ -231,6 +456,10 @@ def generate_seq_feature(
     Ids are never re-encoded or shifted: vocabularies sized ``data[col].max() + 1`` are
     enough. Histories are ``hist_<item_col>`` and ``hist_<attr>`` columns holding int64
     arrays of length ``max_len``, oldest first, padded at the end with ``PAD_ID`` (-1).
+
+    The steps are ``sort_log`` (validation and the order), ``draw_samples`` (splits,
+    negatives, shuffle) and ``user_level_values``; the lean path (``din_tutorial.samples``,
+    for logs too big for these frames) calls the same three, so it gives the same samples.
 
     Args:
         data: the log, one row per behaviour.
@@ -255,130 +484,31 @@ def generate_seq_feature(
         not item attributes (e.g. a rating) are not carried.
     """
     item_attribute_cols = list(item_attribute_cols or [])
-    validate_log(data, user_col, item_col, time_col, item_attribute_cols)
-    if int(max_len) != max_len or max_len < 1:
-        raise ValueError(f"max_len must be a positive integer (the history length kept), got {max_len!r}")
-    if int(neg_ratio) != neg_ratio or neg_ratio < 0:
-        raise ValueError(f"neg_ratio must be a non-negative integer (negatives per positive), got {neg_ratio!r}")
-    if neg_sampling not in NEG_SAMPLING:
-        raise ValueError(f"neg_sampling must be one of {NEG_SAMPLING}, got {neg_sampling!r}")
-    if int(min_item) != min_item or min_item < 0:
-        raise ValueError(f"min_item must be a non-negative integer, got {min_item!r}")
-    max_len, neg_ratio = int(max_len), int(neg_ratio)
-    rng = np.random.default_rng(seed)
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}; load it with pd.read_csv(...)")
+    max_len, neg_ratio, min_item = _check_settings(max_len, neg_ratio, neg_sampling, min_item)
+    log = sort_log(data, user_col, item_col, time_col, item_attribute_cols)
+    splits = draw_samples(log, min_item, shuffle, max_len, neg_ratio, neg_sampling, seed, stacklevel=2)
+    user_level = user_level_values(data, log)
+    sorted_times = data[time_col].to_numpy()[log.order]  # the time as given (not converted)
 
-    users = _as_id_array(data, user_col)
-    items = _as_id_array(data, item_col)
-    times = _as_time_array(data, time_col)
-    attrs = {c: _as_id_array(data, c) for c in item_attribute_cols}
-
-    # Each item has one value per attribute: the negatives take theirs from this table.
-    n_items_key = int(items.max()) + 1
-    attr_of_item = {}
-    for c, a in attrs.items():
-        table = np.full(n_items_key, -1, dtype=np.int64)
-        table[items] = a
-        conflict = table[items] != a
-        if conflict.any():
-            bad = int(np.unique(items[conflict]).size)
-            raise ValueError(
-                f"item attribute {c!r} is not a function of {item_col!r}: {bad} item(s) have several values "
-                f"(e.g. item {int(items[conflict][0])}); keep one value per item, e.g. the most frequent, "
-                f"or leave {c!r} out of item_attribute_cols"
-            )
-        attr_of_item[c] = table
-
-    # Sort by (user, time, item): a rule of the values, not of the rows' order (ties are common:
-    # Amazon's review times are whole days). Rows equal in all three give equal samples.
-    order = np.lexsort((items, times, users))
-    users, items, times = users[order], items[order], times[order]
-    attrs = {c: a[order] for c, a in attrs.items()}
-
-    # Users: start row and count of behaviours in the sorted log.
-    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-    counts = np.diff(np.r_[starts, len(users)])
-    keep_user = counts >= max(int(min_item), 2)
-    n_small = int((~keep_user).sum())
-    if n_small:
-        warnings.warn(
-            f"{n_small} user(s) with fewer than {max(int(min_item), 2)} behaviours were dropped "
-            f"({int(counts[~keep_user].sum())} rows); "
-            + ("lower min_item to keep users with few behaviours" if min_item > 2
-               else "a sample needs at least one earlier behaviour as its history"),
-            DataPreparationWarning,
-            stacklevel=2,
-        )
-
-    pos_in_user = np.arange(len(users)) - np.repeat(starts, counts)  # t = 0, 1, ... per user
-    n_of_row = np.repeat(counts, counts)
-    kept_row = np.repeat(keep_user, counts)
-    is_target = kept_row & (pos_in_user >= 1)
-    split = np.full(len(users), -1, dtype=np.int8)  # 0 train, 1 val, 2 test
-    split[is_target] = 0
-    split[is_target & (pos_in_user == n_of_row - 2)] = 1
-    split[is_target & (pos_in_user == n_of_row - 1)] = 2
-
-    # Negatives need the set of (user, item) pairs each user touched.
-    user_item_keys = np.unique(users * n_items_key + items)
-    item_pool, item_freq = np.unique(items, return_counts=True)
-    weights = item_freq / item_freq.sum() if neg_sampling == "popularity" else None
-    if neg_ratio:
-        distinct = np.bincount(np.searchsorted(np.unique(users), user_item_keys // n_items_key))
-        full = np.unique(users)[distinct >= len(item_pool)]
-        if full.size:
-            raise ValueError(
-                f"{full.size} user(s) (e.g. user {int(full[0])}) interacted with every item of the log "
-                f"({len(item_pool)} items), so no negative can be drawn for them; drop those users or pass neg_ratio=0"
-            )
-
-    # User-level columns: constant within every user.
-    reserved = {user_col, item_col, time_col, *item_attribute_cols, "label", "hist_len"}
-    other = [c for c in data.columns if c not in reserved and not str(c).startswith("hist_")]
-    user_level = {}
-    if other:
-        sorted_other = data[other].iloc[order]
-        grouped = sorted_other.groupby(users, sort=False).nunique(dropna=False)
-        for c in other:
-            if (grouped[c] <= 1).all():
-                user_level[c] = sorted_other[c].to_numpy()
-
-    sorted_times = data[time_col].to_numpy()[order]  # the time as given (not converted)
     frames = []
-    for split_id in (0, 1, 2):
-        pos = np.flatnonzero(split == split_id)  # positive targets: rows of the sorted log
-        sample_row = pos
-        target_item = items[pos]
-        label = np.ones(len(pos), dtype=np.int64)
-        if neg_ratio:
-            neg_items = _sample_negatives(rng, users[pos], neg_ratio, user_item_keys, item_pool, weights, n_items_key)
-            # Negative k of positive i sits right after it, at row i * (1 + r) + 1 + k, sharing its history.
-            sample_row = np.repeat(pos, 1 + neg_ratio)
-            target_item = np.empty(len(sample_row), dtype=np.int64)
-            target_item[0 :: 1 + neg_ratio] = items[pos]
-            for k in range(neg_ratio):
-                target_item[k + 1 :: 1 + neg_ratio] = neg_items[k::neg_ratio]
-            label = np.zeros(len(sample_row), dtype=np.int64)
-            label[0 :: 1 + neg_ratio] = 1
-        if split_id == 0 and shuffle:
-            perm = rng.permutation(len(sample_row))
-            sample_row, target_item, label = sample_row[perm], target_item[perm], label[perm]
-
+    for s in splits:
         # Histories are cut from the sorted log once, already in the samples' final order.
-        hist_len = np.minimum(pos_in_user[sample_row], max_len)
-        first_row = sample_row - hist_len
-        is_pad = np.arange(max_len) >= hist_len[:, None]
-        hist = {c: _history_matrix(a, first_row, is_pad, max_len) for c, a in {item_col: items, **attrs}.items()}
-
-        cols: dict[str, object] = {user_col: users[sample_row], item_col: target_item}
+        first_row = s.row - s.hist_len
+        is_pad = np.arange(max_len) >= s.hist_len[:, None]
+        hist = {c: _history_matrix(a, first_row, is_pad, max_len)
+                for c, a in {item_col: log.items, **log.attrs}.items()}
+        cols: dict[str, object] = {user_col: log.users[s.row], item_col: s.target}
         for c in item_attribute_cols:
-            cols[c] = attr_of_item[c][target_item]
+            cols[c] = log.attr_of_item[c][s.target]
         for c, m in hist.items():
             cols[f"hist_{c}"] = list(m)  # one int64 array per row; df_to_dict stacks them back
-        cols["hist_len"] = hist_len
-        cols[time_col] = sorted_times[sample_row]
+        cols["hist_len"] = s.hist_len
+        cols[time_col] = sorted_times[s.row]
         for c, v in user_level.items():
-            cols[c] = v[sample_row]
-        cols["label"] = label
+            cols[c] = v[s.user]
+        cols["label"] = s.label
         frames.append(pd.DataFrame(cols))
     return frames[0], frames[1], frames[2]
 
