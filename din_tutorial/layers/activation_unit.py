@@ -127,11 +127,12 @@ class ActivationUnit(nn.Module):
         w = self.first.weight.view(-1, 4, self.embed_dim)  # (H, 4, D): W1 W2 W3 W4
         w_q, w_k, w_qk = w[:, 0] + w[:, 2], w[:, 1] - w[:, 2], w[:, 3]  # for q, for k, for q * k
         q_part = F.linear(query, w_q, self.first.bias)  # (batch, H): once per sample
-        if rows is None:
-            q_part, q = q_part.unsqueeze(1), query.unsqueeze(1)  # broadcast over the L steps
-        else:
-            q_part, q = q_part.index_select(0, rows), query.index_select(0, rows)  # one row per real step
-        return q_part + F.linear(keys, w_k) + F.linear(q * keys, w_qk)
+        if rows is None:  # (batch, L, D): broadcast the query over the L steps
+            q = query.unsqueeze(1)
+            return q_part.unsqueeze(1) + F.linear(keys, w_k) + F.linear(q * keys, w_qk)
+        q = query.index_select(0, rows)  # (N, D): the query of each real step's sample
+        h = torch.addmm(q_part.index_select(0, rows), keys, w_k.t())  # addmm(c, a, b) = c + a @ b, in one call
+        return torch.addmm(h, q * keys, w_qk.t())  # (N, H)
 
     # --------------------------------------------------------------- scores and weights
     def _score(self, h: Tensor, mask: Tensor | None) -> Tensor:

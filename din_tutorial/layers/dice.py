@@ -11,7 +11,7 @@ Dice becomes PReLU: Dice moves PReLU's kink to where the data is.
 In training, the normalisation inside ``p`` is exactly a batch normalisation without scale or
 shift, so it is written as ``F.batch_norm(s, running_mean, running_var, weight=None, bias=None,
 training=True, ...)``, which also keeps the moving averages the way ``nn.BatchNorm1d`` does; at
-inference it is the formula itself, ``(s - running_mean) / sqrt(running_var + eps)``. For ``(batch, seq_len, C)``
+inference the same call with ``training=False`` reads ``(s - running_mean) / sqrt(running_var + eps)``. For ``(batch, seq_len, C)``
 inputs with a padding mask, only the real steps enter the statistics (letting padded steps in
 is another common mistake).
 
@@ -74,14 +74,16 @@ class Dice(nn.Module):
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """Eq. 9 for ``x`` of shape ``(..., C)``; ``mask`` marks the real steps of a ``(batch, seq_len, C)`` input."""
         p = torch.sigmoid(self.normalize(x, mask))  # (..., C), in (0, 1)
-        # p * s + (1 - p) * alpha * s, factored as s * (alpha + (1 - alpha) * p): three passes over x, not five
-        return x * (self.alpha + (1.0 - self.alpha) * p)
+        # p * s + (1 - p) * alpha * s = s * (alpha + (1 - alpha) * p); addcmul(a, b, c) is a + b * c in one pass
+        return x * torch.addcmul(self.alpha, 1.0 - self.alpha, p)
 
     def normalize(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """``(s - E[s]) / sqrt(Var[s] + eps)``: batch statistics of the real steps in training (updating
         the moving averages), the moving averages in eval. Same shape as ``x``."""
-        if not self.training:  # the moving averages, any shape (..., C); plain ops, which every exporter handles
-            return (x - self.running_mean) * torch.rsqrt(self.running_var + self.eps)
+        if not self.training:  # the moving averages; F.batch_norm normalises dim 1: (batch, L, C) goes as (batch, C, L)
+            xt = x if x.dim() == 2 else x.transpose(1, 2)
+            out = F.batch_norm(xt, self.running_mean, self.running_var, None, None, False, 0.0, self.eps)
+            return out if x.dim() == 2 else out.transpose(1, 2)
         flat = x.reshape(-1, self.num_features)  # (N, C)
         if mask is None:
             return self._batch_normalize(flat).reshape(x.shape)
