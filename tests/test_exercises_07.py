@@ -96,7 +96,13 @@ def one_number(w, m, s):
     return (a * s).sum() / a.sum()
 
 
+def positive_only(w, m, s):
+    a = w.clamp_min(0) * m  # drops the negative weights instead of counting their size
+    return (a * s).sum(1) / a.sum(1)
+
+
 @pytest.mark.parametrize("wrong, words", [
+    (positive_only, "part of a whole"),
     (no_abs, "magnitudes"),
     (no_mask, "padded steps are counted"),
     (by_count, "divided by a number of steps"),

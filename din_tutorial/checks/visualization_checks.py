@@ -69,16 +69,18 @@ def check_pca_2d(pca_2d, X=None) -> list[str]:
         Xc = X - X.mean(axis=0)
         U, S, Vt = np.linalg.svd(Xc, full_matrices=False)
         if _close_up_to_sign(got, U[:, :2], tol):
-            raise ExerciseFailed("your coordinates are scaled wrongly. Hint: U alone has unit-length columns; the "
-                                 "coordinates are the centred data times the directions (U times the singular values)")
+            raise ExerciseFailed("your coordinates are scaled wrongly. Hint: U's columns all have length 1, so they "
+                                 "lose how far the cloud spreads along each direction; a coordinate is how far a "
+                                 "centred point lies along a direction")
         if _close_up_to_sign(got, Xc @ Vt[:, :2], tol):
             raise ExerciseFailed("wrong directions. Hint: NumPy's svd returns V transposed: the principal directions "
                                  "are the ROWS of Vt (the columns of V), not its columns")
         if _close_up_to_sign(got, Xc @ Vt[-2:].T, tol) or _close_up_to_sign(got, Xc @ Vt[-2:][::-1].T, tol):
             raise ExerciseFailed("you kept the two smallest components. Hint: keep the directions with the largest "
                                  "singular values (svd sorts them largest first)")
-        raise ExerciseFailed("the coordinates differ from scikit-learn's PCA even up to sign. Hint: centre the "
-                             "columns, take the SVD of the centred data, and project onto the first two directions")
+        raise ExerciseFailed("the coordinates differ from scikit-learn's PCA even up to sign. Hint: PCA describes "
+                             "the cloud around its centre, its directions come from the SVD of that centred cloud, "
+                             "and each point's coordinates are measured along the first two of them")
     aligned = _align_signs(got, want)
     diff = float(np.abs(aligned - want).max())
     var = got.var(axis=0, ddof=1)
@@ -131,8 +133,9 @@ def check_attention_share(same_theme_share) -> list[str]:
         if matches((w.abs() * m * s).sum(1) / m.sum(1)) or matches((w.abs() * m * s).sum(1) / s.mul(m).sum(1)):
             raise ExerciseFailed("you divided by a number of steps. Hint: a share of the mass divides by the total "
                                  "mass of the real steps, so that the shares lie in [0, 1]")
-        raise ExerciseFailed("the shares differ from the reference. Hint: (mass on same-theme real steps) / (mass "
-                             "on all real steps), per row, with magnitudes")
+        raise ExerciseFailed("the shares differ from the reference. Hint: a share is a part of a whole, per row: "
+                             "decide what the part and the whole are, which steps may count, and how a weight of "
+                             "either sign counts")
     return [
         f"shape {got.shape}, shares {np.round(got, 3).tolist()}",
         "magnitudes used, padding ignored, divided by the total mass: every share lies in [0, 1]",
