@@ -18,7 +18,22 @@ def tensor_loader(n, **kw):
     return TensorBatchLoader(x, np.arange(n) % 2, **kw)
 
 
-LOADERS = {"tensor": tensor_loader}
+def lean_loader(n, **kw):
+    """The lean loader over n samples: user profile column 'sample' holds each sample's index."""
+    from din_tutorial.samples import SPLITS, LeanSamples
+
+    arrays = {"log.item_id": np.arange(3, dtype=np.int32), "user.user_id": np.arange(n, dtype=np.int32),
+              "user.sample": np.arange(n)}
+    for split in SPLITS:
+        arrays.update({f"{split}.user": np.arange(n, dtype=np.int32), f"{split}.target": np.arange(n) % 7,
+                       f"{split}.label": (np.arange(n) % 2).astype(np.int8), f"{split}.start": np.zeros(n, np.int64),
+                       f"{split}.len": np.zeros(n, np.int16)})
+    manifest = {"columns": {"user": "user_id", "item": "item_id", "time": "timestamp", "item_attributes": [],
+                            "user_level": ["sample"]}, "settings": {"max_len": 2}}
+    return LeanSamples(arrays, manifest).loader("train", **kw)
+
+
+LOADERS = {"tensor": tensor_loader, "lean": lean_loader}
 
 
 def epoch_samples(dl):

@@ -1,0 +1,469 @@
+"""Prepared samples stored compactly: the lean path for logs too big for DataFrames of histories.
+
+``generate_seq_feature`` writes every sample's history out in full: ``max_len`` ids per
+history column per sample, held by pandas as one small array per row (the teaching path;
+about 3.8 GB for a log of a million interactions). Yet a history is only a window of the
+user's time-sorted log. The lean form keeps the sorted log's id columns once and, per
+sample, only what differs:
+
+============================  ===============================================================
+``log.<item>``, ``log.<attr>``  the log sorted by (user, time, item id), one value per behaviour
+``item.<attr>``                 item id -> attribute (the targets' and negatives' attributes)
+``user.<user>``, ``user.<col>`` one row per user: its id and its profile (gender, age, ...)
+``<split>.user``                the sample's user (a row of the ``user.*`` arrays)
+``<split>.target``              the target item id
+``<split>.label``               1 positive, 0 negative (int8)
+``<split>.start``, ``.len``     its history is the sorted log's rows ``start .. start + len - 1``
+============================  ===============================================================
+
+A loader (``LeanBatchLoader``) gathers each batch's ``(batch, max_len)`` histories by index
+arithmetic: one gather from the log columns at ``start + 0 .. max_len - 1``, ``PAD_ID``
+from ``len`` on. The batches are the dicts of tensors that ``df_to_dict`` and
+``TensorBatchLoader`` give for the same log (the same keys, values and order, without the
+target time and the label among the inputs), and the samples are the same ones: both paths
+call ``sort_log``, ``draw_samples`` and ``user_level_values`` of ``din_tutorial.data``.
+
+A prepared folder holds one NumPy ``.npy`` file per array and a JSON manifest. The files are
+opened with ``np.load(mmap_mode="r")``: nothing is read until a batch touches it, and
+several processes (the ranks of a ``torchrun`` job) that open the same folder share one copy
+through the operating system's page cache, with no extra dependency (Parquet through pyarrow
+would need one, and decodes into each process's own memory).
+
+Taught in notebooks/09_scaling_out.ipynb.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .data import (
+    DataPreparationWarning,
+    check_labels,
+    check_shard,
+    draw_samples,
+    shard_indices,
+    sort_log,
+    user_level_values,
+)
+from .features import PAD_ID
+
+__all__ = [
+    "LeanSamples",
+    "LeanBatchLoader",
+    "SamplesMismatchError",
+    "build_samples",
+    "prepare_samples",
+    "prepare_samples_from_csv",
+    "open_samples",
+    "FORMAT_VERSION",
+]
+
+FORMAT = "din-tutorial lean samples"
+FORMAT_VERSION = 1
+SPLITS = ("train", "val", "test")
+MANIFEST = "manifest.json"
+SETTINGS = ("max_len", "neg_ratio", "neg_sampling", "seed", "min_item", "shuffle")
+
+
+class SamplesMismatchError(ValueError):
+    """A prepared folder was made by another format or package version, or with other settings."""
+
+
+def _smallest_int(max_value: int, min_value: int = -1) -> type:
+    """int32 where every value fits (halves the bytes of int64), else int64."""
+    info = np.iinfo(np.int32)
+    return np.int32 if info.min <= min_value and max_value <= info.max else np.int64
+
+
+class LeanSamples:
+    """Prepared samples in the compact form described in the module docstring.
+
+    Made by ``build_samples`` (in memory), ``prepare_samples`` / ``prepare_samples_from_csv``
+    (written to a folder and opened memory-mapped) or ``open_samples`` (an existing folder).
+    ``arrays`` maps each array's name to a NumPy array (a read-only memory map when opened
+    from a folder); ``manifest`` holds the settings, column names, counts, vocabulary sizes
+    and a hash of the log.
+
+    Taught in notebooks/09_scaling_out.ipynb.
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], manifest: dict, folder: Path | None = None):
+        self.arrays = arrays
+        self.manifest = manifest
+        self.folder = folder
+        cols = manifest["columns"]
+        self.user_col: str = cols["user"]
+        self.item_col: str = cols["item"]
+        self.item_attribute_cols: list[str] = list(cols["item_attributes"])
+        self.user_columns: list[str] = list(cols["user_level"])
+        self.max_len: int = int(manifest["settings"]["max_len"])
+
+    @property
+    def settings(self) -> dict:
+        """``max_len``, ``neg_ratio``, ``neg_sampling``, ``seed``, ``min_item``, ``shuffle``."""
+        return dict(self.manifest["settings"])
+
+    @property
+    def vocab(self) -> dict[str, int]:
+        """``max() + 1`` over the log of the user, item, attribute and integer profile columns."""
+        return dict(self.manifest["vocab"])
+
+    def n_samples(self, split: str) -> int:
+        """How many samples ``split`` ("train", "val" or "test") holds."""
+        return len(self.arrays[f"{self._check_split(split)}.label"])
+
+    def labels(self, split: str) -> np.ndarray:
+        """The labels of ``split`` in sample order (int8)."""
+        return self.arrays[f"{self._check_split(split)}.label"]
+
+    def _check_split(self, split: str) -> str:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        return split
+
+    @property
+    def keys(self) -> list[str]:
+        """The inputs of every batch, in ``df_to_dict``'s order."""
+        hist = [f"hist_{c}" for c in (self.item_col, *self.item_attribute_cols)]
+        return [self.user_col, self.item_col, *self.item_attribute_cols, *hist, "hist_len", *self.user_columns]
+
+    def gather(self, split: str, rows) -> dict[str, np.ndarray]:
+        """The inputs of the samples ``rows`` (an index array or a slice) of ``split``.
+
+        Histories are one gather from the sorted log: row ``start + k`` for step ``k``,
+        ``PAD_ID`` where ``k >= len``. Returns int64 arrays (floats for float profile
+        columns), histories ``(len(rows), max_len)``, oldest first.
+        """
+        a, split = self.arrays, self._check_split(split)
+        user = np.asarray(a[f"{split}.user"][rows], dtype=np.int64)
+        target = np.asarray(a[f"{split}.target"][rows], dtype=np.int64)
+        hist_len = np.asarray(a[f"{split}.len"][rows], dtype=np.int64)
+        steps = np.arange(self.max_len)
+        pos = np.asarray(a[f"{split}.start"][rows], dtype=np.int64)[:, None] + steps  # (batch, max_len)
+        np.minimum(pos, len(a[f"log.{self.item_col}"]) - 1, out=pos)  # rows past the log's end are padding anyway
+        is_pad = steps >= hist_len[:, None]
+        out = {self.user_col: np.asarray(a[f"user.{self.user_col}"][user], dtype=np.int64), self.item_col: target}
+        for c in self.item_attribute_cols:
+            out[c] = np.asarray(a[f"item.{c}"][target], dtype=np.int64)
+        for c in (self.item_col, *self.item_attribute_cols):
+            h = np.asarray(a[f"log.{c}"][pos], dtype=np.int64)
+            np.putmask(h, is_pad, PAD_ID)
+            out[f"hist_{c}"] = h
+        out["hist_len"] = hist_len
+        for c in self.user_columns:
+            out[c] = np.asarray(a[f"user.{c}"][user])
+        return out
+
+    def loader(self, split: str, batch_size: int = 2048, shuffle: bool | None = None, drop_last: bool = False,
+               seed: int = 2022, rank: int = 0, world_size: int = 1) -> "LeanBatchLoader":
+        """A loader over ``split``; ``shuffle`` defaults to True for "train", False otherwise."""
+        shuffle = (split == "train") if shuffle is None else shuffle
+        return LeanBatchLoader(self, split, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, seed=seed,
+                               rank=rank, world_size=world_size)
+
+    def loaders(self, batch_size: int = 2048, seed: int = 2022, rank: int = 0,
+                world_size: int = 1) -> tuple["LeanBatchLoader", "LeanBatchLoader", "LeanBatchLoader"]:
+        """``(train, val, test)`` loaders as ``DataGenerator.generate_dataloader`` makes them (train shuffled)."""
+        return tuple(self.loader(s, batch_size=batch_size, seed=seed, rank=rank, world_size=world_size)
+                     for s in SPLITS)
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Write one ``.npy`` file per array and the manifest (last, so a folder with one is complete)."""
+        folder = Path(folder)
+        if folder.exists() and any(folder.iterdir()) and not (folder / MANIFEST).exists():
+            raise FileExistsError(
+                f"{folder} exists, is not empty and holds no {MANIFEST}: it is not a prepared-samples folder; "
+                f"choose a new or empty folder"
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / MANIFEST).unlink(missing_ok=True)  # a half-written folder is never taken as complete
+        for name, arr in self.arrays.items():
+            np.save(folder / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
+        tmp = folder / f"{MANIFEST}.tmp"
+        tmp.write_text(json.dumps(self.manifest, indent=2, sort_keys=True))
+        os.replace(tmp, folder / MANIFEST)
+        return folder
+
+    def __repr__(self) -> str:
+        c = self.manifest["counts"]
+        where = f" at {self.folder}" if self.folder else " in memory"
+        return (f"LeanSamples({c['interactions']} interactions, train/val/test {c['train']}/{c['val']}/{c['test']}"
+                f" samples, max_len {self.max_len}{where})")
+
+
+def _log_hash(log, user_values: dict[str, np.ndarray]) -> str:
+    """sha256 of the sorted log's columns and the users' columns: equal for logs equal up to row order."""
+    h = hashlib.sha256()
+    for name, arr in [("user", log.users), ("item", log.items), ("time", log.times),
+                      *((f"attr.{c}", a) for c, a in sorted(log.attrs.items())),
+                      *((f"user.{c}", v) for c, v in sorted(user_values.items()))]:
+        kind = arr.dtype.kind  # one canonical dtype per kind: a log read as int32 hashes as the same log in int64
+        arr = np.ascontiguousarray(arr, dtype=np.int64 if kind in "iu" else np.float64 if kind == "f" else arr.dtype)
+        h.update(f"{name}:{arr.dtype.str}:{arr.shape}".encode())
+        h.update(memoryview(arr).cast("B"))
+    return h.hexdigest()
+
+
+def build_samples(data: pd.DataFrame, user_col: str = "user_id", item_col: str = "item_id",
+                  time_col: str = "timestamp", item_attribute_cols: Sequence[str] | None = None,
+                  min_item: int = 0, shuffle: bool = True, max_len: int = 50, neg_ratio: int = 1,
+                  neg_sampling: str = "uniform", seed: int = 2022,
+                  user_columns: Sequence[str] | None = None) -> LeanSamples:
+    """The samples of ``generate_seq_feature(data, ...)`` (same arguments) in the lean form, in memory.
+
+    ``user_columns=None`` carries every user-level column as ``generate_seq_feature`` does
+    (constant within each user); numeric ones only, as a memory map holds numbers (datetimes
+    become int64 nanoseconds); others are dropped with a warning that names them.
+    ``prepare_samples`` writes the result to a folder.
+
+    Taught in notebooks/09_scaling_out.ipynb.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}; load it with pd.read_csv(...)")
+    item_attribute_cols = list(item_attribute_cols or [])
+    log = sort_log(data, user_col, item_col, time_col, item_attribute_cols)
+    if user_columns is not None:
+        missing = [c for c in user_columns if c not in data.columns]
+        if missing:
+            raise KeyError(f"user_columns {missing} not found in data; it has {list(data.columns)}")
+    users = user_level_values(data, log, None if user_columns is None else list(user_columns))
+    if user_columns is not None and set(users) != set(user_columns):
+        varying = [c for c in user_columns if c not in users]
+        raise ValueError(f"user_columns {varying} vary within a user; a profile column needs one value per user")
+    kept, dropped = {}, []
+    for c, v in users.items():
+        if v.dtype.kind == "M":
+            v = v.astype("datetime64[ns]").astype(np.int64)
+        if v.dtype.kind in "biuf":
+            kept[c] = v
+        else:
+            dropped.append(c)
+    if dropped:
+        warnings.warn(f"user-level column(s) {dropped} are not numeric and were left out of the lean samples; "
+                      f"encode them as integer ids (.astype('category').cat.codes) to keep them",
+                      DataPreparationWarning, stacklevel=2)
+    splits = draw_samples(log, min_item, shuffle, max_len, neg_ratio, neg_sampling, seed, stacklevel=2)
+    return _assemble(log, kept, splits, dict(max_len=int(max_len), neg_ratio=int(neg_ratio),
+                                             neg_sampling=neg_sampling, seed=int(seed), min_item=int(min_item),
+                                             shuffle=bool(shuffle)))
+
+
+def _assemble(log, users: dict[str, np.ndarray], splits, settings: dict) -> LeanSamples:
+    n = len(log.items)
+    id_max = max([int(log.items.max())] + [int(t.max()) for t in log.attr_of_item.values()])
+    id_type = _smallest_int(id_max)
+    row_type = _smallest_int(n)
+    arrays: dict[str, np.ndarray] = {f"log.{log.item_col}": log.items.astype(id_type)}
+    for c in log.attrs:
+        arrays[f"log.{c}"] = log.attrs[c].astype(id_type)
+        arrays[f"item.{c}"] = log.attr_of_item[c].astype(id_type)
+    user_ids = log.user_ids
+    arrays[f"user.{log.user_col}"] = user_ids.astype(_smallest_int(int(user_ids.max())))
+    for c, v in users.items():
+        arrays[f"user.{c}"] = v.astype(_smallest_int(int(v.max()), int(v.min()))) if v.dtype.kind in "iu" else v
+    len_type = np.int16 if settings["max_len"] < 2**15 else np.int32
+    for name, s in zip(SPLITS, splits):
+        arrays[f"{name}.user"] = s.user.astype(_smallest_int(len(user_ids)))
+        arrays[f"{name}.target"] = s.target.astype(id_type)
+        arrays[f"{name}.label"] = s.label.astype(np.int8)
+        arrays[f"{name}.start"] = (s.row - s.hist_len).astype(row_type)
+        arrays[f"{name}.len"] = s.hist_len.astype(len_type)
+    vocab = {log.user_col: int(log.users.max()) + 1, log.item_col: int(log.items.max()) + 1}
+    vocab.update({c: int(a.max()) + 1 for c, a in log.attrs.items()})
+    vocab.update({c: int(v.max()) + 1 for c, v in users.items() if v.dtype.kind in "iu" and len(v)})
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "package_version": __version__,
+        "settings": settings,
+        "columns": {"user": log.user_col, "item": log.item_col, "time": log.time_col,
+                    "item_attributes": list(log.attrs), "user_level": list(users)},
+        "counts": {"interactions": n, "users": len(user_ids), **{s: len(r) for s, r in zip(SPLITS, splits)}},
+        "vocab": vocab,
+        "log_sha256": _log_hash(log, users),
+        "arrays": {k: {"dtype": v.dtype.str, "shape": list(v.shape)} for k, v in arrays.items()},
+    }
+    return LeanSamples(arrays, manifest)
+
+
+def prepare_samples(data: pd.DataFrame, folder: str | os.PathLike, **kwargs) -> LeanSamples:
+    """``build_samples(data, **kwargs)`` written to ``folder``, returned opened memory-mapped.
+
+    The in-memory arrays are freed before returning, so the caller (and every process that
+    calls ``open_samples(folder)``) holds only pages a batch has touched, shared through the
+    page cache. Taught in notebooks/09_scaling_out.ipynb.
+    """
+    samples = build_samples(data, **kwargs)
+    samples.save(folder)
+    del samples
+    return open_samples(folder)
+
+
+def prepare_samples_from_csv(path: str | os.PathLike, folder: str | os.PathLike, user_col: str = "user_id",
+                             item_col: str = "item_id", time_col: str = "timestamp",
+                             item_attribute_cols: Sequence[str] | None = None, user_columns: Sequence[str] = (),
+                             chunksize: int = 1_000_000, sep: str = ",", **kwargs) -> LeanSamples:
+    """Prepare the lean samples of a CSV log too big for a pandas frame of all its columns.
+
+    Reads only the named columns (``usecols``), ``chunksize`` rows at a time, keeping each
+    id column as int32 where its values fit; the whole log is never one frame of every
+    column. ``user_columns`` names the profile columns to carry (a column must be named to
+    be read). Other arguments as ``build_samples``. Taught in notebooks/09_scaling_out.ipynb.
+    """
+    item_attribute_cols = list(item_attribute_cols or [])
+    user_columns = list(user_columns)
+    cols = [user_col, item_col, time_col, *item_attribute_cols, *user_columns]
+    header = pd.read_csv(path, sep=sep, nrows=0).columns
+    missing = [c for c in cols if c not in header]
+    if missing:
+        raise KeyError(f"column(s) {missing} not found in {path}; it has {list(header)}")
+    parts: dict[str, list[np.ndarray]] = {c: [] for c in cols}
+    for chunk in pd.read_csv(path, sep=sep, usecols=cols, chunksize=int(chunksize)):
+        for c in cols:
+            v = chunk[c].to_numpy()
+            if v.dtype.kind == "i" and len(v) and _smallest_int(int(v.max()), int(v.min())) is np.int32:
+                v = v.astype(np.int32)
+            elif c == time_col and v.dtype.kind == "O":
+                v = pd.to_datetime(chunk[c]).to_numpy()
+            parts[c].append(v)
+        del chunk
+    columns = {}
+    for c in cols:
+        columns[c] = np.concatenate(parts.pop(c))
+    frame = pd.DataFrame(columns, copy=False)
+    del columns
+    samples = build_samples(frame, user_col=user_col, item_col=item_col, time_col=time_col,
+                            item_attribute_cols=item_attribute_cols, user_columns=user_columns, **kwargs)
+    del frame
+    samples.save(folder)
+    del samples
+    return open_samples(folder)
+
+
+def open_samples(folder: str | os.PathLike, **expected) -> LeanSamples:
+    """Open a prepared folder memory-mapped (``np.load(mmap_mode="r")``): nothing is read yet.
+
+    ``expected`` names what the caller needs: any of ``max_len``, ``neg_ratio``,
+    ``neg_sampling``, ``seed``, ``min_item``, ``shuffle``, ``user_col``, ``item_col``,
+    ``time_col``, ``item_attribute_cols`` and ``log_sha256``. A folder made with other
+    values, by another format version or by another package version raises
+    ``SamplesMismatchError`` naming each difference. Taught in notebooks/09_scaling_out.ipynb.
+    """
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.exists():
+        raise FileNotFoundError(f"{folder} holds no {MANIFEST}: prepare it first with prepare_samples(data, {str(folder)!r})")
+    manifest = json.loads(path.read_text())
+    if manifest.get("format") != FORMAT:
+        raise SamplesMismatchError(f"{path} is not a lean-samples manifest (format {manifest.get('format')!r})")
+    diffs = []
+    if manifest.get("format_version") != FORMAT_VERSION:
+        diffs.append(f"format_version: folder {manifest.get('format_version')!r}, this package reads {FORMAT_VERSION}")
+    if manifest.get("package_version") != __version__:
+        diffs.append(f"package_version: folder made by din-tutorial {manifest.get('package_version')!r}, "
+                     f"this is {__version__!r}")
+    cols = manifest["columns"]
+    known = {**manifest["settings"], "user_col": cols["user"], "item_col": cols["item"], "time_col": cols["time"],
+             "item_attribute_cols": list(cols["item_attributes"]), "log_sha256": manifest["log_sha256"]}
+    for key, want in expected.items():
+        if key not in known:
+            raise TypeError(f"open_samples got an unknown setting {key!r}; it checks {sorted(known)}")
+        want = list(want) if key == "item_attribute_cols" else want
+        if known[key] != want:
+            diffs.append(f"{key}: folder {known[key]!r}, asked {want!r}")
+    if diffs:
+        raise SamplesMismatchError(
+            f"{folder} was prepared differently: " + "; ".join(diffs)
+            + ". Prepare it again (prepare_samples(data, folder, ...)) or ask for the folder's settings"
+        )
+    arrays = {}
+    for name, meta in manifest["arrays"].items():
+        arr = np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+        if arr.dtype.str != meta["dtype"] or list(arr.shape) != meta["shape"]:
+            raise SamplesMismatchError(
+                f"{folder / (name + '.npy')} holds {arr.dtype.str} {list(arr.shape)}, the manifest says "
+                f"{meta['dtype']} {meta['shape']}: the folder is damaged; prepare it again"
+            )
+        arrays[name] = arr
+    samples = LeanSamples(arrays, manifest, folder)
+    for split in SPLITS:
+        check_labels(samples.labels(split), what=f"{folder}'s {split} labels")
+    return samples
+
+
+class LeanBatchLoader:
+    """``(x, y)`` batches of one split of ``LeanSamples``, gathered per batch from the sorted log.
+
+    The same protocol as ``TensorBatchLoader``: ``batch_size``, ``shuffle``, ``drop_last``,
+    ``seed``, ``set_epoch(epoch, seed=None)``, ``rank`` / ``world_size`` shards through the
+    same ``shard_indices`` (so both loaders give the same batches for the same samples),
+    ``n_samples`` (this rank's), ``total_samples``, ``keys``. Nothing is copied up front: a
+    batch reads its samples' rows and histories from the (memory-mapped) arrays.
+
+    Taught in notebooks/09_scaling_out.ipynb.
+    """
+
+    def __init__(self, samples: LeanSamples, split: str, batch_size: int = 2048, shuffle: bool = False,
+                 drop_last: bool = False, seed: int = 2022, rank: int = 0, world_size: int = 1):
+        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        self.samples = samples
+        self.split = samples._check_split(split)
+        check_labels(samples.labels(split), what=f"the {split} labels")
+        self.total_samples = samples.n_samples(split)
+        self.rank, self.world_size = check_shard(self.total_samples, rank, world_size, what=f"{split} split")
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        self.seed = int(seed)
+        self.epoch = 0
+        self._epoch_seed: int | None = None
+        idx = shard_indices(self.total_samples, self.rank, self.world_size, self.shuffle, self.seed)
+        self.n_samples = idx.stop - idx.start if isinstance(idx, slice) else len(idx)
+
+    def set_epoch(self, epoch: int, seed: int | None = None) -> None:
+        """Make the next iteration's shuffle the one of ``(seed or the loader's seed, epoch)``."""
+        if isinstance(epoch, bool) or int(epoch) != epoch or epoch < 0:
+            raise ValueError(f"epoch must be an integer >= 0, got {epoch!r}")
+        if seed is not None and (isinstance(seed, bool) or int(seed) != seed or seed < 0):
+            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        self.epoch, self._epoch_seed = int(epoch), None if seed is None else int(seed)
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return self.n_samples // self.batch_size
+        return -(-self.n_samples // self.batch_size)
+
+    @property
+    def keys(self) -> list[str]:
+        """The input names each batch holds."""
+        return self.samples.keys
+
+    def __iter__(self) -> Iterator:
+        import torch
+
+        seed = self.seed if self._epoch_seed is None else self._epoch_seed
+        idx = shard_indices(self.total_samples, self.rank, self.world_size, self.shuffle, seed, self.epoch)
+        labels = self.samples.labels(self.split)
+        for b in range(len(self)):
+            lo, hi = b * self.batch_size, min((b + 1) * self.batch_size, self.n_samples)
+            rows = slice(idx.start + lo, idx.start + hi) if isinstance(idx, slice) else idx[lo:hi]
+            xb = {k: _tensor(v, torch) for k, v in self.samples.gather(self.split, rows).items()}
+            yb = torch.from_numpy(np.asarray(labels[rows], dtype=np.float32))
+            yield xb, yb
+
+
+def _tensor(v: np.ndarray, torch):
+    """int64 for ids, float32 for floats and booleans: the dtypes ``TensorBatchLoader`` gives."""
+    dtype = np.int64 if np.issubdtype(v.dtype, np.integer) else np.float32
+    return torch.from_numpy(np.ascontiguousarray(v, dtype=dtype))
