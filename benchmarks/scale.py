@@ -1,0 +1,201 @@
+"""Benchmark: memory and time of preparing samples and reading one epoch, as the log grows.
+
+For each log size, one fresh process per path (so each peak is its own):
+- ``lean``: ``din_tutorial.samples.prepare_samples`` to a folder (memory-mapped), then one
+  epoch of the train, validation and test loaders;
+- ``frames``: ``generate_seq_feature`` + ``df_to_dict`` + ``DataGenerator``, then the same
+  epoch (the teaching path; only where it fits, by default up to one million interactions).
+Each process reports its peak RSS (``getrusage``) and its peak PSS (``/proc/self/smaps_rollup``
+sampled every 20 ms; PSS counts pages shared with other processes, such as a memory-mapped
+folder, once across them), the memory after the imports and after building the log, and the
+growth per million interactions: (peak - after imports) / millions, so the log frame itself
+counts against the path.
+
+Prints one JSON object. Run:
+    python benchmarks/scale.py [--rows 1000000 5000000 20000000] [--frames-max-rows 1000000]
+                               [--batch-size 2048] [--folder /tmp/din_scale]
+The log is a vectorised random log shaped like Amazon Electronics (benchmarks/data_prep.py's
+``make_log``) with two profile columns. Multi-process training is to be added here.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_info  # noqa: E402
+from data_prep import make_log as make_amazon_like_log  # noqa: E402
+
+MB = 1024 * 1024
+
+
+def make_log(n_rows: int, seed: int = 0) -> pd.DataFrame:
+    """About ``n_rows`` interactions: user, item, category, time, and two user-level columns."""
+    log = make_amazon_like_log(n_rows, seed)
+    log["gender"] = (log.user_id.to_numpy() * 7919 % 2).astype(np.int64)
+    log["age"] = (log.user_id.to_numpy() * 104729 % 7).astype(np.int64)
+    return log
+
+
+def current_pss_mb() -> float | None:
+    """This process's proportional set size in MiB, or None where /proc lacks it."""
+    try:
+        with open("/proc/self/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def current_rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / MB
+
+
+class PeakSampler:
+    """Samples PSS in a background thread; ``peak`` is the largest value seen."""
+
+    def __init__(self, every_s: float = 0.02):
+        self.every_s, self.peak, self._stop = every_s, 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, current_pss_mb() or 0.0)
+            self._stop.wait(self.every_s)
+
+    def __enter__(self) -> "PeakSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, current_pss_mb() or 0.0)
+
+
+def one_epoch(loaders) -> tuple[int, float]:
+    """Read every batch of the loaders once; returns (samples read, seconds)."""
+    t, n = time.perf_counter(), 0
+    for dl in loaders:
+        for _, y in dl:
+            n += len(y)
+    return n, time.perf_counter() - t
+
+
+def run_lean(log: pd.DataFrame, folder: Path, batch_size: int) -> dict:
+    """Prepare the lean samples into ``folder`` and read one epoch of the three loaders."""
+    from din_tutorial.samples import prepare_samples
+
+    t = time.perf_counter()
+    samples = prepare_samples(log, folder, item_attribute_cols=["cate_id"], max_len=50, neg_ratio=1)
+    prep_s = time.perf_counter() - t
+    n, epoch_s = one_epoch(samples.loaders(batch_size=batch_size))
+    size = sum(p.stat().st_size for p in Path(folder).iterdir())
+    return {"prepare_s": round(prep_s, 2), "epoch_s": round(epoch_s, 2), "samples_read": n,
+            "folder_mb": round(size / MB, 1)}
+
+
+def run_frames(log: pd.DataFrame, batch_size: int) -> dict:
+    """The DataFrame path: generate_seq_feature + df_to_dict + DataGenerator, then one epoch."""
+    from din_tutorial import DataGenerator, df_to_dict, generate_seq_feature
+
+    t = time.perf_counter()
+    train, val, test = generate_seq_feature(log, item_attribute_cols=["cate_id"], max_len=50, neg_ratio=1)
+    xs = [df_to_dict(f) for f in (train, val, test)]
+    ys = [f["label"].to_numpy() for f in (train, val, test)]
+    del train, val, test
+    loaders = DataGenerator(xs[0], ys[0]).generate_dataloader(xs[1], ys[1], xs[2], ys[2], batch_size=batch_size)
+    del xs, ys
+    gc.collect()
+    prep_s = time.perf_counter() - t
+    n, epoch_s = one_epoch(loaders)
+    return {"prepare_s": round(prep_s, 2), "epoch_s": round(epoch_s, 2), "samples_read": n}
+
+
+def worker(path: str, rows: int, batch_size: int, folder: str | None) -> dict:
+    """One measurement in this process: imports, log, preparation, one epoch."""
+    import torch  # noqa: F401  (imported before the baseline: every path needs it)
+
+    import din_tutorial.data  # noqa: F401
+    import din_tutorial.samples  # noqa: F401
+
+    torch.set_num_threads(1)
+    base_rss, base_pss = current_rss_mb(), current_pss_mb()
+    with PeakSampler() as sampler:
+        log = make_log(rows)
+        log_rss, log_pss = current_rss_mb(), current_pss_mb()
+        out = run_lean(log, Path(folder), batch_size) if path == "lean" else run_frames(log, batch_size)
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    millions = len(log) / 1e6
+    return {
+        "path": path,
+        "interactions": len(log),
+        **out,
+        "rss_after_imports_mb": round(base_rss, 1),
+        "rss_after_log_mb": round(log_rss, 1),
+        "peak_rss_mb": round(peak_rss, 1),
+        "pss_after_imports_mb": None if base_pss is None else round(base_pss, 1),
+        "pss_after_log_mb": None if log_pss is None else round(log_pss, 1),
+        "peak_pss_mb": round(sampler.peak, 1),
+        "peak_rss_growth_mb_per_million": round((peak_rss - base_rss) / millions, 1),
+        "peak_pss_growth_mb_per_million": None if base_pss is None else round((sampler.peak - base_pss) / millions, 1),
+    }
+
+
+def measure(path: str, rows: int, batch_size: int, folder: Path) -> dict:
+    """Run ``worker`` in a fresh Python process so that its peak is its own."""
+    cmd = [sys.executable, __file__, "--worker", path, "--rows", str(rows), "--batch-size", str(batch_size),
+           "--folder", str(folder)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        return {"path": path, "interactions_asked": rows, "error": done.stderr.strip().splitlines()[-1:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000, 20_000_000])
+    ap.add_argument("--frames-max-rows", type=int, default=1_000_000,
+                    help="run the DataFrame path only up to this many interactions (it needs ~4 GB per million)")
+    ap.add_argument("--batch-size", type=int, default=2048)
+    ap.add_argument("--folder", default=None, help="where the lean samples are written (a temporary folder by default)")
+    ap.add_argument("--worker", choices=["lean", "frames"], help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.rows[0], args.batch_size, args.folder)))
+        return
+    root = Path(args.folder) if args.folder else Path(tempfile.mkdtemp(prefix="din_scale_"))
+    runs = []
+    try:
+        for rows in args.rows:
+            folder = root / f"lean_{rows}"
+            runs.append(measure("lean", rows, args.batch_size, folder))
+            shutil.rmtree(folder, ignore_errors=True)
+            if rows <= args.frames_max_rows:
+                runs.append(measure("frames", rows, args.batch_size, folder))
+    finally:
+        if not args.folder:
+            shutil.rmtree(root, ignore_errors=True)
+    print(json.dumps({"benchmark": "scale", "batch_size": args.batch_size, "max_len": 50, "neg_ratio": 1,
+                      "target_mb_per_million": 300, "runs": runs, "machine": machine_info()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
