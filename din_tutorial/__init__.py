@@ -32,6 +32,15 @@ _EXPORTS = {
     "make_synthetic_amazon": "datasets",
     "load_dataset": "datasets",
     "download": "datasets",
+    # lean samples and sharded loaders for big logs and several processes (notebook 09_scaling_out)
+    "prepare_samples": "samples",
+    "prepare_samples_from_csv": "samples",
+    "open_samples": "samples",
+    "build_samples": "samples",
+    "LeanSamples": "samples",
+    "LeanBatchLoader": "samples",
+    "SamplesMismatchError": "samples",
+    "shard_indices": "data",
     # layers and models (notebooks 02-04)
     "EmbeddingLayer": "layers",
     "ActivationUnit": "layers",

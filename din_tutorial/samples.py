@@ -74,7 +74,10 @@ SETTINGS = ("max_len", "neg_ratio", "neg_sampling", "seed", "min_item", "shuffle
 
 
 class SamplesMismatchError(ValueError):
-    """A prepared folder was made by another format or package version, or with other settings."""
+    """A prepared folder was made by another format or package version, or with other settings.
+
+    Taught in notebooks/09_scaling_out.ipynb.
+    """
 
 
 def _smallest_int(max_value: int, min_value: int = -1) -> type:
