@@ -29,4 +29,12 @@ if [ "${TORCH_CPU:-0}" = 1 ]; then
     --index-url https://download.pytorch.org/whl/cpu
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[all]"
+# TORCHREC=1: the optional extra for sharded embedding tables (din_tutorial.sharded_tables, notebook 09), CPU only.
+# torchrec's metadata requires the CUDA fbgemm-gpu, so the CPU kernels (fbgemm-gpu-cpu) and torchrec's other
+# requirements come first (the `torchrec` extra), then torchrec itself with --no-deps; constraints.txt keeps torch.
+if [ "${TORCHREC:-0}" = 1 ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[torchrec]"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt --no-deps "torchrec==1.8.0"
+  .venv/bin/python -c "import fbgemm_gpu, torchrec, torch; print('torchrec', torchrec.__version__, 'with torch', torch.__version__)"
+fi
 echo "din-tutorial installed in .venv; run .venv/bin/din-tutorial (the main job) or open the notebooks with .venv/bin/jupyter lab notebooks/00_index.ipynb"
