@@ -44,10 +44,10 @@ def test_training_step_accepts_a_tensor_loss_and_zero_grad_after_step():
 
 
 @pytest.mark.parametrize("wrong, words", [
-    (_step(zero_grad=False), "zero_grad"),
+    (_step(zero_grad=False), "ADDS new gradients"),
     (_step(logits=True), "already returns probabilities"),
-    (_step(train=False), r"model\.train\(\)"),
-    (_step(step=False), r"optimizer\.step\(\)"),
+    (_step(train=False), "training mode before the forward pass"),
+    (_step(step=False), "the optimiser's step applies them"),
     (_step(ret=lambda loss: None), "loss.item"),
 ])
 def test_training_step_check_rejects_typical_mistakes(wrong, words):

@@ -87,11 +87,8 @@ def _reference_step(model, x, y, optimizer):
     """One batch through the package's own loop (``CTRTrainer.train_one_epoch``)."""
     from ..training import CTRTrainer
 
-    trainer = CTRTrainer.__new__(CTRTrainer)  # reuse the learner's optimiser; skip __init__'s new one
-    trainer.model, trainer.optimizer = model, optimizer
-    trainer.loss_fn = __import__("torch").nn.BCELoss()
-    trainer.device = next(model.parameters()).device
-    trainer.verbose = False
+    trainer = CTRTrainer(model, device=next(model.parameters()).device, verbose=False)
+    trainer.optimizer = optimizer  # the step under test uses the optimiser handed to the learner
     return trainer.train_one_epoch([(x, y)])
 
 
@@ -147,18 +144,19 @@ def check_training_step(train_step) -> list[str]:
     model0 = _start()
     start = {k: v.detach().clone() for k, v in model0.named_parameters()}  # weights only (Dice buffers move anyway)
     if all(torch_allclose(got_states[0][k], start[k], 1e-7) for k in start):
-        raise ExerciseFailed("the weights did not change. Hint: after computing the gradients (backward), the "
-                             "optimiser must apply them (optimizer.step())")
+        raise ExerciseFailed("the weights did not change. Hint: computing the gradients does not move a weight; "
+                             "the optimiser's step applies them")
     losses_ok = all(math.isclose(g, w, rel_tol=1e-4, abs_tol=1e-6) for g, w in zip(got_losses, want_losses))
     if not (losses_ok and _same(got_states, want_states)):
         hints = {
             "no_train": "your step ran the model in evaluation mode (no dropout, Dice with its running statistics). "
-                        "Hint: the model arrives in eval mode after an evaluation; switch it to training mode "
-                        "(model.train()) before the forward pass",
+                        "Hint: the model arrives in eval mode after an evaluation; switch it back to training mode "
+                        "before the forward pass",
             "logits": "your step matches BCE-with-logits applied to the model's output. Hint: DIN's forward already "
                       "returns probabilities (a sigmoid is inside), so use the plain binary cross-entropy on them",
             "no_zero_grad": "the second step differs: the gradients of the first step were still there. Hint: PyTorch "
-                            "ADDS new gradients to the old ones; clear them (optimizer.zero_grad()) before backward()",
+                            "ADDS new gradients to the old ones (they accumulate in each parameter's .grad); "
+                            "clear them before the new ones are computed",
         }
         for kind, hint in hints.items():
             if _same(got_states, _run(_variant(kind))[1]):
@@ -171,9 +169,9 @@ def check_training_step(train_step) -> list[str]:
                                  f"model's probabilities and y, computed in training mode before the optimiser step")
         i = next(i for i, (g, w) in enumerate(zip(got_states, want_states)) if not _same([g], [w]))
         bad = [k for k in want_states[i] if not torch_allclose(got_states[i][k], want_states[i][k], 1e-5)]
-        raise ExerciseFailed(f"after step {i + 1} the weights {bad[:3]} differ from the reference. Hint: the order is "
-                             f"model.train(), forward, loss, optimizer.zero_grad(), loss.backward(), optimizer.step(), "
-                             f"once per call")
+        raise ExerciseFailed(f"after step {i + 1} the weights {bad[:3]} differ from the reference. Hint: one call is "
+                             f"one step: training mode, forward pass, loss, fresh gradients of that loss, one update "
+                             f"by the optimiser")
     n = sum(v.numel() for v in want_states[-1].values())
     diff = max(float((got_states[-1][k] - want_states[-1][k]).abs().max()) for k in want_states[-1])
     return [
