@@ -11,6 +11,7 @@ from .training_checks import *  # noqa: F401,F403  (05)
 from .evaluation_checks import *  # noqa: F401,F403  (06)
 from .visualization_checks import *  # noqa: F401,F403  (07)
 from .export_checks import *  # noqa: F401,F403  (08)
+from .scaling_checks import *  # noqa: F401,F403  (09)
 from . import (
     attention_checks,
     data_checks,
@@ -18,11 +19,12 @@ from . import (
     evaluation_checks,
     export_checks,
     feature_checks,
+    scaling_checks,
     training_checks,
     visualization_checks,
 )
 
 __all__ = ["ExerciseFailed", "compare", "exercise"]
 for _m in (data_checks, feature_checks, attention_checks, dice_checks, training_checks, evaluation_checks,
-           visualization_checks, export_checks):
+           visualization_checks, export_checks, scaling_checks):
     __all__ += list(_m.__all__)
