@@ -246,7 +246,8 @@ def _table_modules(model: nn.Module) -> dict[str, TorchRecTable]:
 
 
 def shard_tables(model: nn.Module, sharding: str = "row_wise", embedding_optimizer=torch.optim.SGD,
-                 embedding_optimizer_params: Mapping | None = None, device: str | torch.device = "cpu") -> nn.Module:
+                 embedding_optimizer_params: Mapping | None = None, device: str | torch.device = "cpu",
+                 init_seed: int = 0) -> nn.Module:
     """Wrap ``model`` (with a :class:`ShardedEmbeddingLayer`) in TorchRec's ``DistributedModelParallel``.
 
     Every process of the ``torchrun`` job calls it with the same model (the same rows where they
@@ -256,6 +257,10 @@ def shard_tables(model: nn.Module, sharding: str = "row_wise", embedding_optimiz
     ``embedding_optimizer`` (``torch.optim.SGD``, ``Adagrad`` or ``Adam``) with
     ``embedding_optimizer_params`` (default ``{"lr": 0.01}``); the dense rest of the model is
     wrapped in DDP by DMP. DMP changes ``model`` in place: its collections become sharded ones.
+    Tables built on ``"meta"`` are created here, each process drawing its rows from torch's random
+    generator seeded with ``init_seed + rank`` (in a forked generator state, so the caller's is
+    untouched): with one seed for all, every process's block of rows would start as a copy of
+    the others'.
     Returns the DMP module (train it with :func:`train_sharded`; its dense weights are
     :func:`dense_parameters`). Taught in notebooks/09_scaling_out.ipynb.
     """
@@ -295,8 +300,10 @@ def shard_tables(model: nn.Module, sharding: str = "row_wise", embedding_optimiz
     planner = EmbeddingShardingPlanner(topology=topology, constraints=constraints,
                                        storage_reservation=FixedPercentageStorageReservation(0.15))
     plan = planner.collective_plan(model, sharders, dist.group.WORLD)
-    return DistributedModelParallel(model, env=ShardingEnv.from_process_group(dist.group.WORLD), device=device,
-                                    plan=plan, sharders=sharders)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed + dist.get_rank())  # meta-built shards: each process its own rows
+        return DistributedModelParallel(model, env=ShardingEnv.from_process_group(dist.group.WORLD), device=device,
+                                        plan=plan, sharders=sharders)
 
 
 def dense_parameters(dmp: nn.Module) -> list[Tensor]:

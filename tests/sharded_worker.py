@@ -5,7 +5,8 @@
 Scenarios: ``train`` (the DIN of tests/ddp_common.py with synchronised Dice, its tables copied into
 TorchRec collections and sharded by SHARDING, trained one epoch with SGD on this rank's half of each
 batch; rank 0 writes the gathered parameters, every rank its report) and ``unequal_steps`` (the
-ranks' loaders have 2 and 1 batches: train_sharded must refuse on every rank, not hang).
+ranks' loaders have 2 and 1 batches: train_sharded must refuse on every rank, not hang) and ``meta``
+(tables built on the meta device: DMP creates only each rank's rows; two steps of training).
 """
 from __future__ import annotations
 
@@ -21,8 +22,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ddp_common import GLOBAL_BATCH, build_model, make_split
 
+from din_tutorial import DIN
 from din_tutorial.data import TensorBatchLoader
-from din_tutorial.sharded_tables import shard_tables, train_sharded, unsharded_state_dict, with_sharded_tables
+from din_tutorial.sharded_tables import (
+    ShardedEmbeddingLayer,
+    shard_tables,
+    train_sharded,
+    unsharded_state_dict,
+    with_sharded_tables,
+)
 
 LR, SEED = 0.5, 3
 
@@ -31,6 +39,11 @@ def main(scenario: str, sharding: str, out: Path) -> None:
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     torch.set_num_threads(1)
     model = with_sharded_tables(build_model(sync_dice=True))  # the same rows and dense weights on every rank
+    if scenario == "meta":  # tables allocated by DMP only, each rank its own rows
+        m = model
+        features = m.features + m.target_features + m.history_features
+        model = DIN(m.features, m.history_features, m.target_features, m.mlp_params, m.attention_params,
+                    embedding=ShardedEmbeddingLayer(features, device="meta"))
     dmp = shard_tables(model, sharding=sharding, embedding_optimizer=torch.optim.SGD,
                        embedding_optimizer_params={"lr": LR})
     if scenario == "unequal_steps":
@@ -42,7 +55,7 @@ def main(scenario: str, sharding: str, out: Path) -> None:
                                    world_size=world)
     start = time.perf_counter()
     history = train_sharded(dmp, loader, n_epoch=1, optimizer_fn=torch.optim.SGD, optimizer_params={"lr": LR},
-                            seed=SEED)
+                            seed=SEED, max_steps=2 if scenario == "meta" else None)
     seconds = time.perf_counter() - start
     state = unsharded_state_dict(dmp)
     if rank == 0:

@@ -148,3 +148,20 @@ def test_ranks_with_unequal_step_counts_get_a_clear_error_not_a_hang():
         done = launch(Path(tmp), "unequal_steps", "row_wise")  # subprocess.run's timeout turns a hang into a failure
     assert done.returncode != 0
     assert "the processes' loaders have [2, 1] batches" in done.stdout + done.stderr, done.stderr[-3000:]
+
+
+@needs_torchrec
+@pytest.mark.slow
+def test_tables_built_on_the_meta_device_get_distinct_rows_on_each_rank():
+    """DMP allocates and initialises only each rank's block; init_seed + rank keeps the blocks from being copies."""
+    with tempfile.TemporaryDirectory() as tmp:
+        done = launch(Path(tmp), "meta", "row_wise")
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        got = torch.load(Path(tmp) / "params.pt")
+        report = json.loads((Path(tmp) / "report_rank0.json").read_text())
+    table = got["embedding.tables.item_id.weight"]  # (60 + padding row, 8)
+    assert table.shape == (VOCAB["item_id"] + 1, 8) and report["history"][0]["steps"] == 2
+    half = report["local_rows"]["embedding.tables.item_id.collection.embeddings.item_id.weight"]
+    assert (table[:half] - table[half: 2 * half]).abs().max() > 1e-3  # rank 1's rows are not a copy of rank 0's
+    assert 0.005 < float(table[:-1].std()) < 0.02  # Normal(0, 0.01), as the plain tables start
+    assert torch.all(table[-1] == 0)
