@@ -43,6 +43,7 @@ import copy
 import math
 import os
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from types import ModuleType
 
@@ -181,7 +182,8 @@ class ShardedEmbeddingLayer(EmbeddingLayer):
     Args:
         features: every feature of the model, as for ``EmbeddingLayer``.
         init_std: rows start from ``Normal(0, init_std)``.
-        device: ``"cpu"`` (default) or ``"meta"`` (allocate nothing until DMP creates the shards).
+        device: ``"cpu"`` (default) or ``"meta"``: allocate nothing; :func:`shard_tables` then creates
+            and initialises only each process's rows (the way to build a table bigger than one process).
 
     Taught in notebooks/09_scaling_out.ipynb.
     """
@@ -281,6 +283,9 @@ def shard_tables(model: nn.Module, sharding: str = "row_wise", embedding_optimiz
         raise ValueError(f"device={str(device)!r}: this module is tested on CPUs with gloo only; use device='cpu' "
                          f"(on GPUs TorchRec needs the CUDA fbgemm-gpu wheel and nccl)")
     tables = _table_modules(model)
+    if getattr(model, "mba_reg", 0.0):
+        raise FeatureConfigError(f"mba_reg={model.mba_reg}: the mini-batch aware regularisation reads table rows "
+                                 f"directly, which sharded tables do not offer; build the model with mba_reg=0")
     D.init_process_group(device)
     if not (dist.is_available() and dist.is_initialized()):
         raise RuntimeError("shard_tables needs a process group: launch the script with torchrun "
@@ -395,7 +400,9 @@ def unsharded_state_dict(model: nn.Module) -> dict[str, Tensor]:
             mine = [(tuple(s.metadata.shard_offsets), s.tensor.detach().clone()) for s in value.local_shards()]
             parts: list = [None] * D.world_size()
             dist.all_gather_object(parts, mine)
-            full = torch.empty(tuple(value.size()), dtype=value.dtype)
+            with warnings.catch_warnings():  # TorchRec 1.8 still gives row-wise tables as ShardedTensors: read them
+                warnings.filterwarnings("ignore", "Please use DTensor instead", FutureWarning)
+                full = torch.empty(tuple(value.size()), dtype=value.dtype)
             for part in parts:
                 for (row, col), rows in part:
                     full[row: row + rows.shape[0], col: col + rows.shape[1]] = rows

@@ -96,6 +96,24 @@ def test_bad_ids_are_still_named_with_torchrec_tables():
         sharded(x)
 
 
+@needs_torchrec
+def test_sharding_refuses_what_sharded_tables_cannot_do():
+    from din_tutorial import DIN
+    from din_tutorial.layers.embedding import FeatureConfigError
+    from din_tutorial.sharded_tables import shard_tables
+
+    m = build_model(sync_dice=False)
+    features = m.features + m.target_features + m.history_features
+    with_reg = DIN(m.features, m.history_features, m.target_features,
+                   embedding=ShardedEmbeddingLayer(features), mba_reg=0.01)
+    with pytest.raises(FeatureConfigError, match="mba_reg=0.01"):  # it would be skipped silently otherwise
+        shard_tables(with_reg)
+    with pytest.raises(TypeError, match="not a ShardedEmbeddingLayer"):
+        shard_tables(m)
+    with pytest.raises(ValueError, match="sharding='column_wise' is not offered"):
+        shard_tables(with_sharded_tables(m), sharding="column_wise")
+
+
 # ---------------------------------------------------------------- two processes
 @pytest.fixture(scope="module")
 def reference():
