@@ -27,6 +27,7 @@ __all__ = [
     "PROFILE_COLUMNS",
     "Prepared",
     "prepare",
+    "prepare_lean",
     "seed_features",
     "build_model",
     "train_and_evaluate",
@@ -53,6 +54,7 @@ class Prepared:
     val_dl: object
     test_dl: object
     vocab: dict
+    samples: object = None  # the lean samples (din_tutorial.samples.LeanSamples) when prepared by prepare_lean
 
 
 def prepare(data: pd.DataFrame, max_len: int = 50, batch_size: int = 2048, seed: int = 2022,
@@ -77,6 +79,30 @@ def prepare(data: pd.DataFrame, max_len: int = 50, batch_size: int = 2048, seed:
         rank=rank, world_size=world_size,
     )
     return Prepared(data, train, val, test, train_dl, val_dl, test_dl, vocab)
+
+
+def prepare_lean(data: pd.DataFrame, folder: str | Path, max_len: int = 50, batch_size: int = 2048,
+                 seed: int = 2022, rank: int = 0, world_size: int = 1) -> Prepared:
+    """The same samples as :func:`prepare`, in the lean form (``din_tutorial.samples``): the main job's path.
+
+    Rank 0 writes them to ``folder`` (a log's id columns once, and a few numbers per sample); every
+    process then opens the folder memory-mapped, so N processes share one copy through the page
+    cache, and each loader gathers its own shard's histories per batch. ``Prepared.train`` / ``val``
+    / ``test`` hold the lean samples' split names' inputs only where small (``test``) and are None
+    otherwise. Taught in notebooks/09_scaling_out.ipynb.
+    """
+    from . import distributed as D
+    from .samples import open_samples, prepare_samples
+
+    settings = dict(max_len=max_len, seed=seed, neg_ratio=1, neg_sampling="uniform", shuffle=True, min_item=0)
+    if rank == 0:
+        prepare_samples(data, folder, user_col="user_id", item_col="item_id", time_col="timestamp",
+                        item_attribute_cols=["cate_id"], **settings)
+    D.barrier()  # the folder is complete before any process opens it
+    samples = open_samples(folder, **settings)
+    train_dl, val_dl, test_dl = samples.loaders(batch_size=batch_size, seed=seed, rank=rank, world_size=world_size)
+    vocab = {c: int(data[c].max()) + 1 for c in ("user_id", "item_id", "cate_id", *PROFILE_COLUMNS) if c in data}
+    return Prepared(data, None, None, None, train_dl, val_dl, test_dl, vocab, samples=samples)
 
 
 def seed_features(vocab: dict, embed_dim: int = 16, profile_dim: int = 8):
@@ -126,8 +152,13 @@ def train_and_evaluate(model, prepared: Prepared, n_epoch: int = 3, device: str 
 
 def popularity_scores(train: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
     """A baseline without a model: score each candidate by how often it was a positive in training."""
-    counts = train.loc[train["label"] == 1, "item_id"].value_counts()
-    return frame["item_id"].map(counts).fillna(0).to_numpy(dtype=np.float64)
+    return _popularity(train["item_id"].to_numpy(), train["label"].to_numpy(), frame["item_id"].to_numpy())
+
+
+def _popularity(train_items: np.ndarray, train_labels: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """How often each of ``items`` was a positive target among the training samples."""
+    counts = np.bincount(train_items[train_labels == 1], minlength=int(max(train_items.max(), items.max())) + 1)
+    return counts[items].astype(np.float64)
 
 
 def tutorial_data(n_users: int | None = None) -> pd.DataFrame:
@@ -254,11 +285,14 @@ def run(data: pd.DataFrame | None = None, epochs: int = 3, device: str = "cpu", 
 
         data = load_dataset("sample")
     t0 = time.perf_counter()
-    prepared = prepare(data, max_len=max_len, batch_size=batch_size // world, seed=seed, rank=rank, world_size=world)
+    prepared = prepare_lean(data, out / "samples", max_len=max_len, batch_size=batch_size // world, seed=seed,
+                            rank=rank, world_size=world)
+    samples = prepared.samples
     results = {
         "data": {"rows": len(data), "users": int(data["user_id"].nunique()), "items": int(data["item_id"].nunique()),
-                 "train_samples": len(prepared.train), "val_samples": len(prepared.val),
-                 "test_samples": len(prepared.test), "prepare_seconds": round(time.perf_counter() - t0, 2)},
+                 "train_samples": samples.n_samples("train"), "val_samples": samples.n_samples("val"),
+                 "test_samples": samples.n_samples("test"), "prepare_seconds": round(time.perf_counter() - t0, 2),
+                 "prepared_folder": str(out / "samples")},
         "settings": {"epochs": epochs, "device": device, "seed": seed, "batch_size": batch_size, "max_len": max_len,
                      "world_size": world, "sync_dice": sync_dice},
         "models": {},
@@ -269,7 +303,7 @@ def run(data: pd.DataFrame | None = None, epochs: int = 3, device: str = "cpu", 
         model = build_model(name, prepared.vocab, sync_dice=sync_dice)
         if verbose:
             where = f" on {world} processes" if world > 1 else ""
-            print(f"training {name} for up to {epochs} epoch(s) on {len(prepared.train):,} samples{where}")
+            print(f"training {name} for up to {epochs} epoch(s) on {samples.n_samples('train'):,} samples{where}")
         trainer, m = train_and_evaluate(model, prepared, n_epoch=epochs, device=device, seed=seed,
                                         model_path=out / name.lower(), verbose=verbose)
         trainers[name] = trainer
@@ -278,10 +312,14 @@ def run(data: pd.DataFrame | None = None, epochs: int = 3, device: str = "cpu", 
     if not main:  # rank 0 alone evaluates the baseline, exports, draws and writes
         D.barrier()
         return results
-    test = prepared.test
-    pop = popularity_scores(prepared.train, test)
+    n_train, n_test = samples.n_samples("train"), samples.n_samples("test")
+    train_items = np.concatenate([samples.gather("train", slice(i, i + 1_000_000))["item_id"]
+                                  for i in range(0, n_train, 1_000_000)])
+    test = samples.gather("test", slice(0, n_test))
+    test_labels = np.asarray(samples.labels("test"))
+    pop = _popularity(train_items, np.asarray(samples.labels("train")), test["item_id"])
     results["models"]["Popularity"] = {
-        "auc": M.auc(test["label"], pop), "gauc": M.gauc(test["label"], pop, test["user_id"]),
+        "auc": M.auc(test_labels, pop), "gauc": M.gauc(test_labels, pop, test["user_id"]),
     }
     din, base = results["models"]["DIN"], results["models"]["BaseModel"]
     results["rela_impr_gauc_percent"] = M.rela_impr(din["gauc"], base["gauc"])
