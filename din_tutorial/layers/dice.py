@@ -112,13 +112,15 @@ class Dice(nn.Module):
 
         c = self.num_features
         with torch.no_grad():
-            total = torch.cat([s.sum(0), (s * s).sum(0), s.new_full((1,), float(s.shape[0]))])  # (2C + 1,)
+            s64 = s.double()  # E[s^2] - E[s]^2 cancels in float32 when a channel's mean dwarfs its spread
+            total = torch.cat([s64.sum(0), (s64 * s64).sum(0), s64.new_full((1,), float(s.shape[0]))])  # (2C + 1,)
             dist.all_reduce(total)  # summed over the processes
             count = int(total[2 * c].item())
             if count < 2:  # as in one process: no spread to normalise by
                 return torch.zeros_like(s)
             mean = total[:c] / count
             var = (total[c : 2 * c] / count - mean * mean).clamp_min(0.0)  # biased, E[(s - E s)^2]
+            mean, var = mean.to(s.dtype), var.to(s.dtype)
             m = self.momentum  # the moving averages, as F.batch_norm keeps them (unbiased variance)
             self.running_mean.mul_(1 - m).add_(mean, alpha=m)
             self.running_var.mul_(1 - m).add_(var * (count / (count - 1)), alpha=m)
