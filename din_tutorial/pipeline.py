@@ -87,9 +87,9 @@ def prepare_lean(data: pd.DataFrame, folder: str | Path, max_len: int = 50, batc
 
     Rank 0 writes them to ``folder`` (a log's id columns once, and a few numbers per sample); every
     process then opens the folder memory-mapped, so N processes share one copy through the page
-    cache, and each loader gathers its own shard's histories per batch. ``Prepared.train`` / ``val``
-    / ``test`` hold the lean samples' split names' inputs only where small (``test``) and are None
-    otherwise. Taught in notebooks/09_scaling_out.ipynb.
+    cache, and each loader gathers its own shard's histories per batch. ``Prepared.samples`` holds the
+    opened samples; ``train`` / ``val`` / ``test`` (the DataFrames of :func:`prepare`) are None.
+    Taught in notebooks/09_scaling_out.ipynb.
     """
     from . import distributed as D
     from .samples import open_samples, prepare_samples

@@ -104,7 +104,6 @@ class CTRModel(nn.Module):
     def _check_features(self, require_concat_history: bool, model_name: str) -> None:
         hist, targ = self.history_features, self.target_features
         check_feature_names(self.features + targ + hist)
-        by_name = {f.name: f for f in self.features + targ + hist}
         if not hist:
             raise FeatureConfigError(
                 f"{model_name} needs at least one history feature, e.g. SequenceFeature('hist_item_id', ..., "
