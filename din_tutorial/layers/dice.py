@@ -29,12 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
-def _world_size() -> int:
-    """Processes in the default process group (1 outside ``torch.distributed``)."""
-    import torch.distributed as dist
-
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+from ..distributed import world_size
 
 
 class Dice(nn.Module):
@@ -93,7 +88,7 @@ class Dice(nn.Module):
 
     def _batch_normalize(self, s: Tensor) -> Tensor:
         """Normalise ``(n, C)`` real steps by their batch statistics and update the moving averages."""
-        if self.sync_stats and _world_size() > 1:
+        if self.sync_stats and world_size() > 1:
             return self._synced_normalize(s)
         if s.shape[0] < 2:  # one value per channel has no spread: s - E[s] = 0 (and BatchNorm refuses it)
             return torch.zeros_like(s)
