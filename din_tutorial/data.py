@@ -25,6 +25,8 @@ from .features import PAD_ID
 __all__ = [
     "generate_seq_feature",
     "sort_log",
+    "tie_key",
+    "splitmix64",
     "draw_samples",
     "user_level_values",
     "SortedLog",
@@ -211,9 +213,45 @@ def _sample_negatives(
     return neg
 
 
+# ---------------------------------------------------------------------------- the tie rule
+_GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def splitmix64(x) -> np.ndarray:
+    """SplitMix64's output function on each value of ``x``: a fixed, well-mixed bijection of 64-bit integers.
+
+    ``z = x + 0x9E3779B97F4A7C15``; ``z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9``;
+    ``z = (z ^ (z >> 27)) * 0x94D049BB133111EB``; ``z ^ (z >> 31)``, all modulo 2**64
+    (Steele, Lea and Flood, "Fast splittable pseudorandom number generators", OOPSLA 2014;
+    the generator Java's ``SplittableRandom`` and Vigna's xoshiro seeding use). Plain integer
+    arithmetic in NumPy: the same numbers on every machine and NumPy version, unlike NumPy's
+    random streams. ``splitmix64(0) == 0xE220A8397B1DCDAF`` (SplitMix64's first output from seed 0).
+    """
+    with np.errstate(over="ignore"):  # wrapping modulo 2**64 is the definition (scalars would warn)
+        z = np.asarray(x).astype(np.uint64) + _GOLDEN_GAMMA  # int64 ids >= 0 keep their value
+        z = (z ^ (z >> np.uint64(30))) * _MIX1
+        z = (z ^ (z >> np.uint64(27))) * _MIX2
+        return z ^ (z >> np.uint64(31))
+
+
+def tie_key(users, items) -> np.ndarray:
+    """The key that orders one user's behaviours at equal times: ``splitmix64(splitmix64(user) ^ item)``.
+
+    For each user it is a fixed pseudo-random order of the items, different from user to user
+    and unrelated to the item's id, so which of two tied behaviours comes last (and becomes
+    the test target) is not decided by the id: ids follow popularity and age in real logs
+    (a catalogue numbered in order of arrival), and ordering ties by id would make the
+    targets systematically the newer, rarer items. It depends on the values only, so the
+    samples stay independent of the log's row order. Taught in notebooks/01_data_preparation.ipynb.
+    """
+    return splitmix64(splitmix64(users) ^ np.asarray(items).astype(np.uint64))
+
+
 @dataclass
 class SortedLog:
-    """A log's id columns sorted by (user, time, item id), with each user's rows.
+    """A log's id columns sorted by (user, time, ``tie_key(user, item)``), with each user's rows.
 
     Built by ``sort_log``; both preparation paths start from it (``generate_seq_feature``'s
     frames and the lean samples of ``din_tutorial.samples``), so they share the order rule.
@@ -269,12 +307,14 @@ class SplitRows:
 
 def sort_log(data: pd.DataFrame, user_col: str = "user_id", item_col: str = "item_id",
              time_col: str = "timestamp", item_attribute_cols: Sequence[str] = ()) -> SortedLog:
-    """Validate a log and sort it by (user, time, item id): the order both paths share.
+    """Validate a log and sort it by (user, time, ``tie_key``): the order both paths share.
 
-    Ordering equal times by item id makes the samples a function of the log's values, not of
-    its rows' order (Amazon's review times are whole days, so ties are common); rows equal in
-    user, time and item give equal samples whatever their order. Each item attribute must
-    have one value per item (the negatives take theirs from ``attr_of_item``).
+    Equal times are common (Amazon's review times are whole days). Ordering them by
+    ``tie_key(user, item)`` (a fixed hash, then the item id should two hashes ever collide)
+    makes the samples a function of the log's values, not of its rows' order, without
+    letting the item id choose which tied behaviour is the validation or test target; rows
+    equal in user, time and item give equal samples whatever their order. Each item
+    attribute must have one value per item (the negatives take theirs from ``attr_of_item``).
 
     Taught in notebooks/01_data_preparation.ipynb.
     """
@@ -300,9 +340,9 @@ def sort_log(data: pd.DataFrame, user_col: str = "user_id", item_col: str = "ite
             )
         attr_of_item[c] = table
 
-    # Sort by (user, time, item): a rule of the values, not of the rows' order (ties are common:
-    # Amazon's review times are whole days). Rows equal in all three give equal samples.
-    order = np.lexsort((items, times, users))
+    # Sort by (user, time, tie key, item): a rule of the values, not of the rows' order (ties are
+    # common: Amazon's review times are whole days), and not of the item id (see tie_key).
+    order = np.lexsort((items, tie_key(users, items), times, users))
     users, items, times = users[order], items[order], times[order]
     attrs = {c: a[order] for c, a in attrs.items()}
     starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
@@ -438,15 +478,17 @@ def generate_seq_feature(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Build DIN's train, validation and test samples from an interaction log.
 
-    For each user, behaviours are ordered by time, and behaviours at the same time by item
-    id (then by nothing else: rows equal in user, time and item give equal samples), so the
-    samples do not depend on the order of the log's rows: shuffling a log gives the same
-    splits, histories and negatives. The behaviour at position ``t`` (``t >= 1``) is a
-    positive target whose history is the behaviours before it in that order (the most
-    recent ``max_len`` of them); a behaviour at the same time as its target but with a
-    smaller item id counts as earlier (real logs such as Amazon's keep whole days).
-    Leave-one-out by time, as
-    the paper: the last behaviour is the test target, the second-to-last the validation
+    For each user, behaviours are ordered by time, and behaviours at the same time by a
+    fixed hash of (user, item), ``tie_key`` (then by nothing else: rows equal in user, time
+    and item give equal samples), so the samples do not depend on the order of the log's
+    rows: shuffling a log gives the same splits, histories and negatives. The hash, not the
+    item id, decides which of a user's tied behaviours comes last: item ids follow
+    popularity and age in real logs, and the last behaviours are the validation and test
+    targets. The behaviour at position ``t`` (``t >= 1``) is a positive target whose
+    history is the behaviours before it in that order (the most recent ``max_len`` of
+    them); a behaviour at the same time as its target counts as earlier when it comes
+    first in that order (real logs such as Amazon's keep whole days). Leave-one-out by
+    time, as the paper: the last behaviour is the test target, the second-to-last the validation
     target, the earlier ones are training targets. No sample's history holds its target or
     anything after it. Each positive gets ``neg_ratio`` negatives that share its history:
     items the user never interacted with, drawn uniformly (the paper's code) or in

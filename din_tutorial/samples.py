@@ -7,7 +7,7 @@ user's time-sorted log. The lean form keeps the sorted log's id columns once and
 sample, only what differs:
 
 ============================  ===============================================================
-``log.<item>``, ``log.<attr>``  the log sorted by (user, time, item id), one value per behaviour
+``log.<item>``, ``log.<attr>``  the log sorted by (user, time, tie key), one value per behaviour
 ``item.<attr>``                 item id -> attribute (the targets' and negatives' attributes)
 ``user.<user>``, ``user.<col>`` one row per user: its id and its profile (gender, age, ...)
 ``<split>.user``                the sample's user (a row of the ``user.*`` arrays)
@@ -67,7 +67,7 @@ __all__ = [
 ]
 
 FORMAT = "din-tutorial lean samples"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: equal times ordered by data.tie_key, not by item id (a version-1 folder cut other samples)
 SPLITS = ("train", "val", "test")
 MANIFEST = "manifest.json"
 SETTINGS = ("max_len", "neg_ratio", "neg_sampling", "seed", "min_item", "shuffle")

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from din_tutorial import PAD_ID, DataGenerator, TensorBatchLoader, df_to_dict, generate_seq_feature
-from din_tutorial.data import DataPreparationWarning
+from din_tutorial.data import DataPreparationWarning, splitmix64, tie_key
+from din_tutorial.samples import build_samples
 
 
 def make_log(n_users=30, n_items=40, n_rows=400, seed=0, distinct_times=True):
@@ -174,16 +175,66 @@ def test_determinism_and_seed():
     assert not a[0].item_id.equals(c[0].item_id)
 
 
-def test_datetime_time_column_and_ties_ordered_by_item_id():
+def test_datetime_time_column_and_ties_ordered_by_tie_key():
     log = pd.DataFrame({
         "user_id": [0, 0, 0, 0],
         "item_id": [9, 5, 4, 6],
         "timestamp": pd.to_datetime(["2020-01-02", "2020-01-01", "2020-01-02", "2020-01-03"]),
     })
-    # 2020-01-02 holds items 9 and 4 (log order 9, 4): the rule orders them 4, 9
+    # 2020-01-02 holds items 9 and 4: the rule orders them by tie_key(user, item), not by id or row
+    first, second = sorted([9, 4], key=lambda i: int(tie_key(0, i)))
     _, val, test = generate_seq_feature(log, neg_ratio=0)
-    assert val.iloc[0].item_id == 9 and seq(val.iloc[0]) == [5, 4]
-    assert test.iloc[0].item_id == 6 and seq(test.iloc[0]) == [5, 4, 9]
+    assert val.iloc[0].item_id == second and seq(val.iloc[0]) == [5, first]
+    assert test.iloc[0].item_id == 6 and seq(test.iloc[0]) == [5, first, second]
+
+
+def test_tie_key_is_splitmix64_of_user_and_item():
+    # SplitMix64 from seed 0 outputs 0xE220A8397B1DCDAF first (Steele, Lea and Flood 2014; Vigna's splitmix64.c)
+    assert int(splitmix64(0)) == 0xE220A8397B1DCDAF
+    users, items = np.array([0, 0, 7, 2**40]), np.array([3, 4, 3, 2**33])
+    want = [int(splitmix64(int(splitmix64(int(u))) ^ int(i))) for u, i in zip(users, items)]
+    assert tie_key(users, items).tolist() == want and tie_key(users, items).dtype == np.uint64
+
+
+def popular_against_rare_ties(n_users=2000, seed=0):
+    """Each user: 3 behaviours at distinct times, then two at one time: a popular item and a rare one.
+
+    The popular items have the smallest ids (0 .. 9, each in about 200 users' ties) and the rare
+    ones the largest (1000 + user: one user each), as in a catalogue numbered in order of arrival,
+    so ordering ties by item id would always make the rare item the last behaviour: the test target.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(n_users):
+        for t, item in enumerate(rng.choice(np.arange(100, 1000), 3, replace=False)):
+            rows.append((u, int(item), t))
+        rows.append((u, int(rng.integers(0, 10)), 10))
+        rows.append((u, 1000 + u, 10))
+    log = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    return log.sample(frac=1.0, random_state=seed).reset_index(drop=True)  # row order means nothing
+
+
+def test_tied_targets_are_not_chosen_by_item_id_so_not_biased_to_rare_items():
+    log = popular_against_rare_ties()
+    popularity = log.item_id.value_counts()
+    _, val, test = generate_seq_feature(log, neg_ratio=0)
+    tied = log[log.timestamp == 10]
+    more_popular = tied.loc[tied.item_id.map(popularity).groupby(tied.user_id).idxmax(), ["user_id", "item_id"]]
+    more_popular = more_popular.set_index("user_id").item_id
+    assert (popularity[more_popular] > 100).all() and len(more_popular) == 2000
+    test_is_popular = test.set_index("user_id").item_id == more_popular
+    share = test_is_popular.mean()
+    # The hash picks either item of a tie: the share is Binomial(2000, 1/2) / 2000, whose standard
+    # deviation is 0.011, so 0.5 +- 0.1 is nine of them. Ordered by item id it would be exactly 0.
+    assert abs(share - 0.5) < 0.1, share
+    # ... and the other tied behaviour is the validation target
+    val_is_popular = val.set_index("user_id").item_id == more_popular
+    assert val_is_popular.index.equals(test_is_popular.index) and (val_is_popular != test_is_popular).all()
+    # the same rule for every row order, and on the lean path
+    again = generate_seq_feature(log.sample(frac=1.0, random_state=1), neg_ratio=0)[2]
+    pd.testing.assert_frame_equal(df_to_frame(test), df_to_frame(again))
+    lean = build_samples(log, neg_ratio=0)
+    assert (lean.gather("test", slice(0, 2000))["item_id"] == test.item_id.to_numpy()).all()
 
 
 def tied_log(seed, n_users=12, n_items=15, n_rows=150):

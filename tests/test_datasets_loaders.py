@@ -19,6 +19,7 @@ from din_tutorial.datasets import (
     load_rechub_csv,
     read_json_lines,
 )
+from din_tutorial.data import tie_key
 from din_tutorial.datasets.movielens import GENRES
 
 # ---- Amazon Electronics --------------------------------------------------------------------------
@@ -128,7 +129,8 @@ def test_rechub_csv(tmp_path):
     path.write_text("user_id,item_id,time,cate_id\n0,13179,1400457600,584\n0,0,1400457600,339\n1,58134,1379548800,611\n")
     frame = load_rechub_csv(path)
     assert list(frame.columns) == list(SCHEMA) and (frame.dtypes == np.int64).all()
-    assert frame["item_id"].tolist() == [0, 13179, 58134]  # ids kept; ties in time ordered by item
+    tied = sorted([0, 13179], key=lambda i: int(tie_key(0, i)))  # user 0's tie, in the samples' order
+    assert frame["item_id"].tolist() == [*tied, 58134]  # ids kept
     assert (frame["zip"] == 0).all()
     assert detect_format(path) == "rechub_csv"
     pd.testing.assert_frame_equal(load_dataset(path), frame)

@@ -48,8 +48,8 @@ def encode_sorted(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarra
 def to_schema(frame: pd.DataFrame, source: str = "the frame") -> pd.DataFrame:
     """Check that ``frame`` holds the seed's columns as non-negative integers; return them as int64.
 
-    Extra columns are dropped, rows are sorted by user, time and item (a stable, documented
-    order). ``source`` names the file or loader in error messages, so a learner knows where
+    Extra columns are dropped, rows are sorted by user and time, equal times in the order
+    ``generate_seq_feature`` gives them (``sort_log``). ``source`` names the file or loader in error messages, so a learner knows where
     to look.
     """
     missing = [c for c in SCHEMA if c not in frame.columns]
@@ -81,8 +81,16 @@ def to_schema(frame: pd.DataFrame, source: str = "the frame") -> pd.DataFrame:
 
 
 def sort_log(frame: pd.DataFrame) -> pd.DataFrame:
-    """Sort a log by user, then time, then item (stable), with a fresh 0..n-1 index."""
-    order = np.lexsort((frame["item_id"].to_numpy(), frame["timestamp"].to_numpy(), frame["user_id"].to_numpy()))
+    """Sort a log by user, then time, with a fresh 0..n-1 index: the order the samples use.
+
+    Equal times of a user are ordered by ``din_tutorial.data.tie_key(user, item)`` (a fixed
+    hash, not the item id: see its docstring), then by item id, as ``generate_seq_feature``
+    orders them, so a loaded frame reads in the order its samples are cut.
+    """
+    from ..data import tie_key
+
+    users, items = frame["user_id"].to_numpy(), frame["item_id"].to_numpy()
+    order = np.lexsort((items, tie_key(users, items), frame["timestamp"].to_numpy(), users))
     return frame.iloc[order].reset_index(drop=True)
 
 
