@@ -96,3 +96,65 @@ def test_verify_onnx_checks_several_shapes_by_default(tmp_path):
             p.add_(0.05)
     with pytest.raises(AssertionError, match=r"ONNX and PyTorch differ.*shapes \(batch, seq_len\)"):
         verify_onnx(other, path, data_loader=loader)
+
+
+@pytest.mark.parametrize("dynamo", [True, False])
+def test_serving_rule_for_padding_and_unknown_ids_in_onnxruntime(tmp_path, dynamo):
+    """export.py's serving rule in the exported graph: PAD_ID in a history is masked; PAD_ID in a single-id
+    feature, -2, vocab_size and a huge id read the zero row (never another item's row), as in PyTorch.
+
+    The reference is independent of the rule's code: a copy of the model whose last row of each
+    table is zeroed, fed that last id where the batch has an unknown one (no other sample uses it),
+    and for PAD_ID in the middle of a history, the same history with the padded step moved to the end.
+    """
+    import copy
+
+    from din_tutorial import PAD_ID
+    from din_tutorial.layers import InputError
+
+    model = trained(DIN)
+    with torch.no_grad():  # rows far apart: reading a wrong row moves a probability far more than float noise
+        for table in model.embedding.tables.values():
+            table.weight.mul_(30.0)
+    path = export_onnx(model, tmp_path / "din.onnx", dynamo=dynamo)
+    vocab = {name: f.vocab_size for name, f in _features(model).items()}
+    gen = torch.Generator().manual_seed(5)
+    n, seq = 8, 6
+    x = {name: torch.randint(0, vocab[name] - 1, (n,), generator=gen) for name in ("user_id", "gender", "age",
+                                                                                  "item_id", "cate_id")}
+    for name in ("item_id", "cate_id"):
+        x["hist_" + name] = torch.randint(0, vocab[name] - 1, (n, seq), generator=gen)
+        x["hist_" + name][:, 4:] = PAD_ID
+    ref = {k: v.clone() for k, v in x.items()}
+    huge = 2**62
+    unknown = [(0, "user_id", PAD_ID), (1, "item_id", -2), (2, "item_id", vocab["item_id"]), (3, "cate_id", huge),
+               (4, "gender", -(2**40))]
+    for row, name, bad in unknown:
+        x[name][row] = bad
+        ref[name][row] = vocab[name] - 1
+    for row, step, bad in [(5, 1, -2), (6, 0, huge)]:  # a behaviour on an unknown item: a step with a zero key
+        x["hist_item_id"][row, step] = bad
+        ref["hist_item_id"][row, step] = vocab["item_id"] - 1
+    for name in ("hist_item_id", "hist_cate_id"):  # padding in the middle of row 7's history: masked
+        x[name][7, 1] = PAD_ID
+        ref[name][7] = torch.cat([x[name][7, [0, 2, 3]], torch.full((3,), PAD_ID)])
+
+    zeroed = copy.deepcopy(model)
+    with torch.no_grad():
+        for table in zeroed.embedding.tables.values():
+            table.weight[table.padding_idx - 1].zero_()
+        want = zeroed(ref).numpy()  # the checked eager forward: ref holds valid ids only
+        eager = model(x, traceable=True).numpy()
+    got = predict_onnx(onnx_session(path), x)
+    np.testing.assert_allclose(eager, want, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    with torch.no_grad():
+        clean = model({k: v[[7]] for k, v in ref.items()}).numpy()
+        assert np.all(np.abs(want[:6] - model(ref).numpy()[:6]) > 1e-3)  # the zero row is not the last id's row
+    np.testing.assert_allclose(got[7:], clean, rtol=0, atol=1e-5)
+    with pytest.raises(InputError, match="user_id"):  # the checked forward keeps the training contract
+        model(x)
+
+
+def _features(model):
+    return {f.name: f for f in [*model.features, *model.target_features, *model.history_features]}

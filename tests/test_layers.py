@@ -156,6 +156,26 @@ def test_shared_tables_of_different_vocab_sizes_use_the_largest():
     assert emb.table("hist_item_id").num_embeddings == 31
 
 
+def test_unknown_ids_read_the_zero_row_never_another_items_row():
+    """The serving rule (layers/embedding.py): an id outside [0, vocab_size) of its own feature reads the zero row.
+
+    -2 would wrap to a real row in ONNX, 20..29 of the smaller feature are real rows of the bigger
+    one it shares, and huge ids are past the table: each gives zeros, and valid ids are unchanged.
+    """
+    emb = EmbeddingLayer([SparseFeature("item_id", 30, 4), SequenceFeature("hist_item_id", 20, 4, shared_with="item_id"),
+                          SparseFeature("user_id", 10, 4)])
+    w = emb.table("item_id").weight
+    hist = torch.tensor([[3, PAD_ID, -2, 20, 29, 2**62, 19]])
+    out = emb.lookup("hist_item_id", hist)
+    assert torch.all(out[0, [1, 2, 3, 4, 5]] == 0)
+    torch.testing.assert_close(out[0, [0, 6]], w[[3, 19]])
+    torch.testing.assert_close(emb.lookup("item_id", torch.tensor([20, 29])), w[[20, 29]])  # real rows of item_id
+    users = emb.lookup("user_id", torch.tensor([PAD_ID, -2, 10, -(2**62), 9]))
+    assert torch.all(users[:4] == 0)
+    torch.testing.assert_close(users[4], emb.table("user_id").weight[9])
+    assert torch.equal(emb.known("hist_item_id", hist), torch.tensor([[True, False, False, False, False, False, True]]))
+
+
 def test_mlp_shapes_and_activations():
     x = torch.randn(8, 5)
     assert MLP(5, [7, 3], activation="dice")(x).shape == (8, 1)

@@ -9,6 +9,19 @@ from :meth:`EmbeddingLayer.padding_mask`: this module is the one home of padding
 belongs to history sequences only; a single-id feature (``user_id``, ``item_id``) must hold a
 real id in every row.
 
+Unknown ids (the serving rule). An id outside ``[0, vocab_size)`` of its feature (``-2``,
+``vocab_size``, a new item's id, and ``PAD_ID`` in a single-id feature) has no row of its own:
+:meth:`EmbeddingLayer.lookup` reads the zero row for it, the same reserved row as padding, and
+never another item's row (without the rule ``-2`` would read row ``vocab_size - 2`` in ONNX, whose
+Gather accepts negative indices, and an id of a smaller feature sharing a bigger table would read
+a row of the bigger one). Training never sees such ids (:meth:`EmbeddingLayer.check_batch`
+raises :class:`InputError`), so no row could learn them; zero is also what the model saw for "no
+behaviour". In a history an unknown id stays a step (only ``PAD_ID`` is padding and masked): it
+is a behaviour on an item the model does not know, attended with a zero key, which adds nothing
+to the attention's weighted sum. ``model(x)`` checks its batch and raises; its traceable form
+``model(x, traceable=True)`` and the exported ONNX graph apply this rule identically
+(:mod:`din_tutorial.export`).
+
 This module also checks a batch against the features (missing keys, wrong shapes, ids out of
 range, padding where none may be) with errors that name the feature and what was expected.
 
@@ -167,9 +180,17 @@ class EmbeddingLayer(nn.Module):
         """Index of the padding row of the table of feature ``name``."""
         return self.table(name).padding_idx
 
+    def known(self, name: str, ids: Tensor) -> Tensor:
+        """Bool tensor of ``ids``' shape: True where an id of feature ``name`` lies in ``[0, vocab_size)``."""
+        return (ids >= 0) & (ids < self._by_name[name].vocab_size)
+
     def lookup(self, name: str, ids: Tensor) -> Tensor:
-        """Embed ``ids`` (any shape) of feature ``name``; :data:`PAD_ID` gives the zero row. Shape ``ids.shape + (dim,)``."""
-        return self.table(name)(ids)
+        """Embed ``ids`` (any shape) of feature ``name``; shape ``ids.shape + (dim,)``.
+
+        :data:`PAD_ID` and every unknown id (outside ``[0, vocab_size)`` of this feature, see the
+        module docstring) give the zero row; no id reads another id's row.
+        """
+        return self.table(name)(torch.where(self.known(name, ids), ids, PAD_ID))
 
     @staticmethod
     def padding_mask(ids: Tensor) -> Tensor:
