@@ -27,7 +27,9 @@ A prepared folder holds one NumPy ``.npy`` file per array and a JSON manifest. T
 opened with ``np.load(mmap_mode="r")``: nothing is read until a batch touches it, and
 several processes (the ranks of a ``torchrun`` job) that open the same folder share one copy
 through the operating system's page cache, with no extra dependency (Parquet through pyarrow
-would need one, and decodes into each process's own memory).
+would need one, and decodes into each process's own memory). A folder is never rewritten in
+place: ``save`` writes a new one beside it and renames it into place, so a process that has the
+old arrays mapped keeps reading them, and a failed preparation leaves the old folder whole.
 
 Taught in notebooks/09_scaling_out.ipynb.
 """
@@ -36,6 +38,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import uuid
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -84,6 +88,26 @@ def _smallest_int(max_value: int, min_value: int = -1) -> type:
     """int32 where every value fits (halves the bytes of int64), else int64."""
     info = np.iinfo(np.int32)
     return np.int32 if info.min <= min_value and max_value <= info.max else np.int64
+
+
+def _beside(folder: Path, what: str) -> Path:
+    """A new name beside ``folder`` (same file system, so renames are atomic), unique to this call."""
+    return folder.parent / f".{folder.name}.{what}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
+def _move_into_place(new: Path, folder: Path) -> None:
+    """Rename the complete folder ``new`` to ``folder``; an existing ``folder`` is renamed aside, then removed."""
+    if not folder.exists():
+        os.rename(new, folder)
+        return
+    old = _beside(folder, "old")
+    os.rename(folder, old)  # a directory cannot be renamed onto a non-empty one: move the old one aside first
+    try:
+        os.rename(new, folder)
+    except BaseException:
+        os.rename(old, folder)  # put the old one back
+        raise
+    shutil.rmtree(old, ignore_errors=True)  # memory maps of its files stay valid until unmapped
 
 
 class LeanSamples:
@@ -179,20 +203,37 @@ class LeanSamples:
                      for s in SPLITS)
 
     def save(self, folder: str | os.PathLike) -> Path:
-        """Write one ``.npy`` file per array and the manifest (last, so a folder with one is complete)."""
+        """Write one ``.npy`` file per array and the manifest into a new folder, then move it to ``folder``.
+
+        Nothing is ever written into an existing folder: the arrays and the manifest go to a
+        temporary folder beside ``folder`` (same file system), which is renamed into place only
+        once complete (``os.rename`` of a directory is atomic). An existing prepared folder is
+        first renamed aside and removed after the swap, so a process that has its arrays
+        memory-mapped keeps reading the old values (their files live on, unlinked, until
+        unmapped), and a failure while writing (an exception, a full disk) leaves the old
+        folder as it was. Between the two renames ``folder`` is briefly absent: open it after
+        ``save`` returns (the main job waits at a barrier).
+        """
         folder = Path(folder)
-        if folder.exists() and any(folder.iterdir()) and not (folder / MANIFEST).exists():
-            raise FileExistsError(
-                f"{folder} exists, is not empty and holds no {MANIFEST}: it is not a prepared-samples folder; "
-                f"choose a new or empty folder"
-            )
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / MANIFEST).unlink(missing_ok=True)  # a half-written folder is never taken as complete
-        for name, arr in self.arrays.items():
-            np.save(folder / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
-        tmp = folder / f"{MANIFEST}.tmp"
-        tmp.write_text(json.dumps(self.manifest, indent=2, sort_keys=True))
-        os.replace(tmp, folder / MANIFEST)
+        if folder.exists():
+            if not folder.is_dir():
+                raise FileExistsError(f"{folder} is a file, not a folder; choose a folder path for the prepared samples")
+            if any(folder.iterdir()) and not (folder / MANIFEST).exists():
+                raise FileExistsError(
+                    f"{folder} exists, is not empty and holds no {MANIFEST}: it is not a prepared-samples folder; "
+                    f"choose a new or empty folder"
+                )
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _beside(folder, "new")
+        tmp.mkdir()
+        try:
+            for name, arr in self.arrays.items():
+                np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
+            (tmp / MANIFEST).write_text(json.dumps(self.manifest, indent=2, sort_keys=True))
+            _move_into_place(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         return folder
 
     def __repr__(self) -> str:

@@ -178,6 +178,78 @@ def test_opening_with_other_settings_or_versions_names_what_differs(tmp_path):
         prepare_samples(log, tmp_path / "other")
 
 
+def relabelled(log, shift):
+    """The same users, rows and times with other item ids: every array keeps its shape, most values change."""
+    items = (log.item_id * 7 + shift) % 60
+    return log.assign(item_id=items, cate_id=items % 9, brand=(items * 7) % 5)
+
+
+def test_re_preparing_never_changes_what_a_reader_has_mapped(tmp_path):
+    kw = dict(item_attribute_cols=["cate_id", "brand"], max_len=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataPreparationWarning)
+        reader = prepare_samples(random_log(11), tmp_path / "s", **kw)  # e.g. another rank, mid-epoch
+        before = {k: np.array(v) for k, v in reader.arrays.items()}
+        again = prepare_samples(relabelled(random_log(11), 3), tmp_path / "s", **kw)
+    assert {k: v.shape for k, v in again.arrays.items()} == {k: v.shape for k, v in before.items()}
+    assert not (again.arrays["log.item_id"] == before["log.item_id"]).all()  # the folder holds the new log ...
+    for k, v in reader.arrays.items():  # ... and the reader's maps still the old one, not new values under old
+        assert (v == before[k]).all(), k
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]  # no temporary folder left beside it
+
+
+@pytest.mark.parametrize("fail_at", ["third array", "manifest", "rename into place"])
+def test_a_failed_re_preparation_leaves_the_old_folder_intact(tmp_path, monkeypatch, fail_at):
+    import din_tutorial.samples as S
+
+    kw = dict(item_attribute_cols=["cate_id", "brand"], max_len=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataPreparationWarning)
+        old = prepare_samples(random_log(12), tmp_path / "s", **kw)
+    before = {k: np.array(v) for k, v in old.arrays.items()}
+    manifest = (tmp_path / "s" / "manifest.json").read_text()
+    del old
+    calls = []
+    real_save, real_rename, real_write = np.save, S.os.rename, S.Path.write_text
+
+    def save(*a, **k):
+        calls.append(1)
+        if fail_at == "third array" and len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real_save(*a, **k)
+
+    def write_text(self, *a, **k):
+        if fail_at == "manifest" and self.name == "manifest.json":
+            raise OSError(28, "No space left on device")
+        return real_write(self, *a, **k)
+
+    def rename(src, dst):
+        if fail_at == "rename into place" and ".new-" in str(src):
+            raise OSError(18, "Invalid cross-device link")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(S.np, "save", save)
+    monkeypatch.setattr(S.Path, "write_text", write_text)
+    monkeypatch.setattr(S.os, "rename", rename)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataPreparationWarning)
+        with pytest.raises(OSError):
+            prepare_samples(relabelled(random_log(12), 5), tmp_path / "s", **kw)
+    monkeypatch.undo()
+    assert (tmp_path / "s" / "manifest.json").read_text() == manifest
+    reopened = open_samples(tmp_path / "s")
+    assert set(reopened.arrays) == set(before)
+    for k, v in reopened.arrays.items():
+        assert (v == before[k]).all(), k
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]  # the half-written folder was removed
+
+
+def test_preparing_into_a_file_names_the_path(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(FileExistsError, match="is a file, not a folder"):
+        prepare_samples(random_log(13), tmp_path / "f")
+
+
 def test_lean_loader_rejects_bad_labels_and_shards():
     log = random_log(8)
     _, lean = frames_and_lean(log, max_len=4)
