@@ -156,6 +156,22 @@ class LeanSamples:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         return split
 
+    def target_counts(self, split: str = "train", label: int = 1, block: int = 1 << 22) -> np.ndarray:
+        """How often each item id is the target of a sample of ``split`` with ``label`` (int64, one per id).
+
+        ``np.bincount`` of the target ids, ``block`` samples at a time: the popularity baseline
+        (``counts[item]``: how often an item was a positive in training) reads the targets and
+        labels only, never a history. The result has ``vocab[item_col]`` entries, so any item id
+        of the log indexes it.
+        """
+        split = self._check_split(split)
+        target, labels = self.arrays[f"{split}.target"], self.arrays[f"{split}.label"]
+        counts = np.zeros(self.vocab[self.item_col], dtype=np.int64)
+        for lo in range(0, len(labels), int(block)):
+            t = np.asarray(target[lo:lo + block])
+            counts += np.bincount(t[np.asarray(labels[lo:lo + block]) == label], minlength=len(counts))
+        return counts
+
     @property
     def keys(self) -> list[str]:
         """The inputs of every batch, in ``df_to_dict``'s order."""

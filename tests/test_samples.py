@@ -250,6 +250,26 @@ def test_preparing_into_a_file_names_the_path(tmp_path):
         prepare_samples(random_log(13), tmp_path / "f")
 
 
+def test_target_counts_give_the_popularity_baseline_without_gathering_histories(monkeypatch):
+    from din_tutorial.pipeline import _popularity
+
+    log = random_log(14)
+    _, lean = frames_and_lean(log, max_len=5, neg_ratio=2)
+    n_train, n_test = lean.n_samples("train"), lean.n_samples("test")
+    # the main job's former baseline: every training history gathered (in chunks) to read the target ids
+    train_items = np.concatenate([lean.gather("train", slice(i, i + 100))["item_id"] for i in range(0, n_train, 100)])
+    test_items = lean.gather("test", slice(0, n_test))["item_id"]
+    old = _popularity(train_items, np.asarray(lean.labels("train")), test_items)
+    gathered = []
+    monkeypatch.setattr(type(lean), "gather", lambda self, split, rows: gathered.append(split))
+    counts = lean.target_counts("train", block=7)  # several blocks
+    assert gathered == [] and counts.dtype == np.int64 and len(counts) == log.item_id.max() + 1
+    assert (counts[test_items].astype(np.float64) == old).all()
+    assert counts.sum() == (lean.labels("train") == 1).sum()
+    assert (lean.target_counts("val", label=0) == np.bincount(
+        np.asarray(lean.arrays["val.target"])[lean.labels("val") == 0], minlength=len(counts))).all()
+
+
 def test_lean_loader_rejects_bad_labels_and_shards():
     log = random_log(8)
     _, lean = frames_and_lean(log, max_len=4)
