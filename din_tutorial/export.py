@@ -64,8 +64,9 @@ def example_batch(model: nn.Module, batch_size: int = 4, seq_len: int = 10, seed
     gen = torch.Generator().manual_seed(seed)
     x = {}
     for name, f in _features_by_name(model).items():
-        if isinstance(f, DenseFeature):
-            x[name] = torch.rand(batch_size, generator=gen)
+        if isinstance(f, DenseFeature):  # (batch,) for one value, (batch, embed_dim) for a vector
+            shape = (batch_size,) if f.embed_dim == 1 else (batch_size, f.embed_dim)
+            x[name] = torch.rand(shape, generator=gen)
         elif isinstance(f, SequenceFeature):
             ids = torch.randint(0, f.vocab_size, (batch_size, seq_len), generator=gen)
             lengths = torch.arange(batch_size) % seq_len + 1
@@ -74,6 +75,11 @@ def example_batch(model: nn.Module, batch_size: int = 4, seq_len: int = 10, seed
         else:
             x[name] = torch.randint(0, f.vocab_size, (batch_size,), generator=gen)
     return x
+
+
+def _sequence_names(model: nn.Module) -> set[str]:
+    """The inputs with a history axis (``(batch, seq_len)``); a dense vector's second axis is its fixed size."""
+    return {name for name, f in _features_by_name(model).items() if isinstance(f, SequenceFeature)}
 
 
 def _example_from_loader(model: nn.Module, data_loader, names: list[str]) -> dict:
@@ -86,9 +92,10 @@ def _example_from_loader(model: nn.Module, data_loader, names: list[str]) -> dic
     n = next(iter(x.values())).shape[0]
     if n < 2:  # torch.export would treat a size-1 dimension as a constant: give it two rows
         x = {k: torch.cat([v, v]) for k, v in x.items()}
-    seq = [v for k, v in x.items() if v.dim() == 2]
+    sequences = _sequence_names(model)
+    seq = [v for k, v in x.items() if k in sequences]
     if seq and seq[0].shape[1] < 2:  # likewise for the sequence length: append a padded step
-        x = {k: torch.cat([v, torch.full_like(v[:, :1], PAD_ID)], 1) if v.dim() == 2 else v for k, v in x.items()}
+        x = {k: torch.cat([v, torch.full_like(v[:, :1], PAD_ID)], 1) if k in sequences else v for k, v in x.items()}
     return x
 
 
@@ -132,6 +139,7 @@ def export_onnx(
     x = _example_from_loader(model, data_loader, names) if data_loader is not None else example_batch(model)
     x = {k: v.to(device) for k, v in x.items()}
     args = tuple(x[n] for n in names)
+    sequences = _sequence_names(model)
     wrapper = PositionalInputs(model, names).eval()
 
     try:
@@ -139,11 +147,11 @@ def export_onnx(
             batch = torch.export.Dim("batch", min=1) if dynamic_batch else None
             seq = torch.export.Dim("seq_len", min=1) if dynamic_seq_len else None
             shapes = []
-            for a in args:
+            for n in names:
                 axes = {}
                 if batch is not None:
                     axes[0] = batch
-                if a.dim() == 2 and seq is not None:
+                if n in sequences and seq is not None:
                     axes[1] = seq
                 shapes.append(axes or None)
             # The exporter logs a line per optional torchvision op it skips; learners need none of it.
@@ -158,11 +166,11 @@ def export_onnx(
             program.save(str(path), external_data=False)
         else:
             axes = {}
-            for n, a in zip(names, args):
+            for n in names:
                 d = {}
                 if dynamic_batch:
                     d[0] = "batch"
-                if a.dim() == 2 and dynamic_seq_len:
+                if n in sequences and dynamic_seq_len:
                     d[1] = "seq_len"
                 if d:
                     axes[n] = d
@@ -221,7 +229,7 @@ def verify_onnx(model: nn.Module, path: str | os.PathLike, data_loader=None, bat
     ``{"max_abs_diff", "n_samples", "batches", "shapes"}``. Taught in notebooks/08_onnx_export.ipynb.
     """
     session = onnx_session(path)
-    sequences = {name for name, f in _features_by_name(model).items() if isinstance(f, SequenceFeature)}
+    sequences = _sequence_names(model)
     if batches is None:
         batches = []
         if data_loader is not None:

@@ -83,3 +83,23 @@ def test_onnx_parity_at_other_batch_sizes_and_history_lengths(tmp_path, cls, kw,
             assert got.shape == (n,)
             assert not model.training  # the reference must be the eval forward
             np.testing.assert_allclose(got, want, rtol=0, atol=1e-5, err_msg=f"batch {n}, seq_len {seq_len}")
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "legacy"])
+def test_dense_vector_feature_exports_with_its_fixed_width(tmp_path, dynamo):
+    """DenseFeature(embed_dim=3) is a (batch, 3) input: its second axis is its width, not a history length."""
+    from din_tutorial import DataGenerator
+    from din_tutorial.export import example_batch, verify_onnx
+
+    torch.manual_seed(0)
+    model = DIN([SparseFeature("user_id", 10, 4), DenseFeature("vec", embed_dim=3), DenseFeature("price")],
+                [SequenceFeature("hist_item_id", 20, 4, pooling="concat", shared_with="item_id")],
+                [SparseFeature("item_id", 20, 4)], mlp_params={"dims": [8]}, attention_mlp={"dims": [4]})
+    x = {k: v.numpy() for k, v in example_batch(model, 12, 1, seed=2).items()}  # one history step: the loader path pads one
+    assert x["vec"].shape == (12, 3)
+    loader = DataGenerator(x, np.arange(12) % 2).generate_dataloader(x_val=x, y_val=np.arange(12) % 2, batch_size=6)[0]
+    path = export_onnx(model.eval(), tmp_path / "m.onnx", data_loader=loader, dynamo=dynamo)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [tuple(i.shape)[1] for i in sess.get_inputs() if i.name == "vec"] == [3]
+    report = verify_onnx(model, path, data_loader=loader)  # batch sizes and history lengths the export never saw
+    assert report["max_abs_diff"] <= 1e-5 and (64, 20) in report["shapes"]
