@@ -11,6 +11,23 @@ onnxscript) is used, with ``external_data=False`` so the weights stay inside the
 model). ``dynamo=False`` selects the older TorchScript exporter, kept for older PyTorch.
 The PyTorch ONNX API moves between releases; if it breaks, this is the only module to fix.
 
+Serving inputs (the rule; tests/test_export.py checks it in onnxruntime). The graph cannot raise,
+so it cannot keep the training contract (``model(x)`` raises ``InputError`` for an id outside
+``[0, vocab_size)``, and for ``PAD_ID`` in a single-id feature). Instead, at serving time:
+
+* ``PAD_ID`` (``-1``) in a history step is padding, masked as in training;
+* every other id outside ``[0, vocab_size)`` of its feature, i.e. ``PAD_ID`` in a single-id
+  feature, ``-2`` or any negative id, ``vocab_size`` or any larger id (a new user or item), is
+  *unknown*: it reads the table's reserved zero row (the padding row), never another item's row.
+  In a history an unknown id stays a behaviour with a zero key, which adds nothing to the
+  attention's weighted sum.
+
+PyTorch applies the same rule in ``model(x, traceable=True)``, the form that is exported, so the
+graph and PyTorch agree on such inputs too (the rule lives in
+:meth:`din_tutorial.layers.EmbeddingLayer.lookup`). Without it, ONNX's Gather took ``-2`` for
+row ``vocab_size - 2``, a real item. Training never sees unknown ids, so no row could learn them;
+a service that meets many should map them to ids of its own and retrain.
+
 Taught in notebooks/08_onnx_export.ipynb.
 """
 from __future__ import annotations
