@@ -5,9 +5,12 @@
 ``a(.)`` is a small MLP over ``[q, k, q - k, q * k]`` (the candidate ``q = v_A``, a behaviour
 ``k = e_j``, their difference and element-wise product, as in the official code, ``din/model.py``).
 It gives one weight per behaviour; padded behaviours get weight exactly 0. There is **no softmax**
-by default: the paper abandons it so that ``sum_j w_j`` keeps the *intensity* of the user's
-interest (many phone behaviours should count for more than one). ``use_softmax=True`` is offered
-(masking before the softmax, so padding gets nothing).
+by default: the paper abandons it (section 4.3) so that ``sum_j w_j`` approximates the *intensity*
+of the activated interest. Its example is one user and two candidates: a history of 90% clothes
+and 10% electronics, where the T-shirt candidate activates most of the history "and may get
+larger value of v_U" than the phone candidate; a softmax would make both sets of weights sum to 1.
+``use_softmax=True`` is offered (masking before the softmax, so padding gets nothing); the
+official code applies one (``din/model.py``, after scaling the scores by ``1/sqrt(dim)``).
 
 Two speed levers, both plain autograd and exact (notebooks/03_activation_unit.ipynb shows each
 equal to the naive form):
@@ -75,7 +78,8 @@ class ActivationUnit(nn.Module):
     Args:
         embed_dim: size ``D`` of the query and of each key (for DIN's default, the item and
             category embeddings side by side: 16 + 16 = 32).
-        dims: hidden sizes of ``a(.)``; the official code uses ``[80, 40]`` (the default), the seed ``[32, 16]``.
+        dims: hidden sizes of ``a(.)``; the official code uses ``[80, 40]`` with sigmoid (the default sizes), the
+            seed ``[32, 16]``.
         activation: hidden activation (``"dice"``, ``"prelu"``, ...).
         dropout: dropout after each hidden layer.
         use_softmax: normalise the weights with a (masked) softmax over the behaviours. Off by

@@ -4,11 +4,18 @@ For each sample, the activation unit weighs every real behaviour by its relevanc
 candidate item (no softmax, as in the paper), the weighted sum is the user's interest *for this
 candidate*, and an MLP reads it beside the candidate and the user's profile.
 
-By default the behaviour vector is the paper's *goods group*: the embeddings of the paired
+By default the behaviour vector is the paper's *goods group* (Fig. 2's caption: the embeddings of
+one good's ids "are concatenated to represent one visited goods"): the embeddings of the paired
 history features side by side (``hist_item_id`` and ``hist_cate_id``: item and category,
 16 + 16 = 32), attended by ONE activation unit against the candidate's item and category
-embeddings. ``attention_mode="per_feature"`` gives the other common form (one unit per
-history/target pair, as torch-rechub and FuxiCTR do).
+embeddings, as the official code does (``din/model.py``: item and category embeddings of 64
+each, one unit over the 128). ``attention_mode="per_feature"`` gives the other common form, one
+unit per history/target pair, as torch-rechub's DIN does. FuxiCTR offers both: each entry of
+``din_target_field`` / ``din_sequence_field`` is a field or a tuple of fields whose embeddings are
+concatenated; its ``DIN`` class defaults to the group ``[("item_id", "cate_id")]``, while its
+``DIN_default`` config template (``model_zoo/DIN/config/model_config.yaml``) names single fields
+(``item_id`` / ``click_history``), and the BARS Amazon run uses the group (reczoo/FuxiCTR at
+0245987). Notebook 03 measures the two forms on the bundled data.
 
 Taught in notebooks/03_activation_unit.ipynb (the attention) and notebooks/05_training.ipynb.
 """
@@ -37,13 +44,18 @@ class DIN(CTRModel):
         history_features: behaviour sequences (``SequenceFeature(..., pooling="concat",
             shared_with=<target name>)``), ``(batch, seq_len)`` ids padded with ``PAD_ID``.
         target_features: the candidate's features, paired one by one with ``history_features``.
-        mlp_params: the head, ``{"dims": [256, 128], "dropout": 0.2, "activation": "dice"}``
-            (default: the official code's, :data:`~din_tutorial.settings.OFFICIAL_MLP_PARAMS`).
+        mlp_params: the head, e.g. the seed's ``{"dims": [256, 128], "dropout": 0.2, "activation": "dice"}``
+            (default: the paper's Alibaba head, 200-80 with Dice,
+            :data:`~din_tutorial.settings.PAPER_MLP_PARAMS`; the official code's head is 80-40 with
+            sigmoid, :data:`~din_tutorial.settings.OFFICIAL_CODE_MLP_PARAMS`).
         attention_mlp: the activation unit, ``{"dims": [32, 16], "dropout": 0.2, "activation":
-            "dice", "use_softmax": False}`` (default: the official code's 80-40).
+            "dice", "use_softmax": False}`` (default: the official code's sizes, 80-40, with the
+            paper's Dice and no softmax, :data:`~din_tutorial.settings.DEFAULT_ATTENTION_MLP`; the
+            official code's unit is sigmoid with a softmax,
+            :data:`~din_tutorial.settings.OFFICIAL_CODE_ATTENTION_MLP`).
             ``attention_mlp_params`` is accepted as an alias.
         attention_mode: ``"group"`` (default; one unit over the concatenated behaviour vector,
-            the paper's goods group) or ``"per_feature"`` (one unit per pair).
+            the paper's goods group) or ``"per_feature"`` (one unit per pair; notebook 03 measures both).
         embedding: an existing :class:`~din_tutorial.layers.EmbeddingLayer` to share (e.g.
             ``base.embedding``); by default the model builds its own tables.
         mba_reg: weight of the paper's mini-batch aware regularisation (0 = off; the paper uses 0.01);
