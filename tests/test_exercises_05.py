@@ -15,27 +15,36 @@ def test_solution_passes_its_check(name):
 
 
 # ---- 05.1 one training step
-def _step(train=True, zero_grad=True, logits=False, step=True, ret=lambda loss: loss.item()):
+def _step(train=True, zero_grad=True, logits=False, step=True, reg=True, ret=lambda loss, full: loss.item()):
     def train_step(model, x, y, optimizer):
         if train:
             model.train()
         p = model(x)
         loss = F.binary_cross_entropy_with_logits(p, y) if logits else F.binary_cross_entropy(p, y)
+        full = loss + model.regularization_loss(x) if reg else loss
         if zero_grad:
             optimizer.zero_grad()
-        loss.backward()
+        full.backward()
         if step:
             optimizer.step()
-        return ret(loss)
+        return ret(loss, full)
 
     return train_step
+
+
+def test_check_model_has_a_regularisation_term():
+    from din_tutorial.checks.training_checks import _batches, _start
+
+    model = _start()
+    x, _ = _batches(model)[0]
+    assert model.mba_reg > 0 and float(model.regularization_loss(x)) > 0
 
 
 def test_training_step_accepts_a_tensor_loss_and_zero_grad_after_step():
     def clears_afterwards(model, x, y, optimizer):
         model.train()
         loss = F.binary_cross_entropy(model(x), y)
-        loss.backward()
+        (loss + model.regularization_loss(x)).backward()
         optimizer.step()
         optimizer.zero_grad()
         return loss.detach()
@@ -48,7 +57,9 @@ def test_training_step_accepts_a_tensor_loss_and_zero_grad_after_step():
     (_step(logits=True), "already returns probabilities"),
     (_step(train=False), "training mode before the forward pass"),
     (_step(step=False), "the optimiser's step applies them"),
-    (_step(ret=lambda loss: None), "loss.item"),
+    (_step(ret=lambda loss, full: None), "loss.item"),
+    (_step(reg=False), "regularisation term"),
+    (_step(ret=lambda loss, full: full.item()), "log loss alone"),
 ])
 def test_training_step_check_rejects_typical_mistakes(wrong, words):
     with pytest.raises(ExerciseFailed, match=words):

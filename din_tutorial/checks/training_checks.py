@@ -3,8 +3,9 @@
 Each ``check_*`` runs the learner's answer against the package's reference, prints what
 matched and, on a mismatch, raises ExerciseFailed with a hint (never the answer).
 
-* 05.1 ``check_training_step(train_step)``: one optimisation step on a tiny DIN, compared
-  weight by weight with :meth:`din_tutorial.training.CTRTrainer.train_one_epoch` on the same batch.
+* 05.1 ``check_training_step(train_step)``: one optimisation step on a tiny DIN with the paper's
+  mini-batch aware regularisation switched on (``mba_reg > 0``), compared weight by weight with
+  :meth:`din_tutorial.training.CTRTrainer.train_one_epoch` on the same batch.
 * 05.2 ``check_early_stopping(early_stop)``: the best epoch and the epoch training stops, for a
   list of validation AUCs and a patience, compared with what :class:`CTRTrainer` does.
 """
@@ -21,8 +22,14 @@ __all__: list[str] = ["check_training_step", "check_early_stopping"]
 
 
 # ---------------------------------------------------------------------------- 05.1 one training step
+#: The tiny model's MBA strength: large enough that a step without ``model.regularization_loss(x)`` moves the
+#: embedding rows measurably differently from the trainer's (the trainer adds it to every batch's loss).
+TINY_MBA_REG = 2.0
+
+
 def _tiny_din():
-    """A DIN small enough to step in milliseconds, with dropout and Dice (so train/eval mode matters)."""
+    """A DIN small enough to step in milliseconds, with dropout and Dice (so train/eval mode matters) and
+    mini-batch aware regularisation (so a step that leaves out ``model.regularization_loss(x)`` fails)."""
     from ..features import SequenceFeature, SparseFeature
     from ..models import DIN
 
@@ -33,7 +40,7 @@ def _tiny_din():
         SequenceFeature("hist_cate_id", vocab_size=6, embed_dim=4, pooling="concat", shared_with="cate_id"),
     ]
     return DIN(features, history, target, mlp_params={"dims": [16, 8], "dropout": 0.3, "activation": "dice"},
-               attention_mlp={"dims": [8], "dropout": 0.3, "activation": "dice"})
+               attention_mlp={"dims": [8], "dropout": 0.3, "activation": "dice"}, mba_reg=TINY_MBA_REG)
 
 
 def _batches(model, n: int = 2, batch_size: int = 16):
@@ -100,11 +107,12 @@ def _variant(kind: str):
             model.train()
         p = model(x)
         loss = F.binary_cross_entropy_with_logits(p, y) if kind == "logits" else F.binary_cross_entropy(p, y)
+        full = loss if kind == "no_reg" else loss + model.regularization_loss(x)
         if kind != "no_zero_grad":
             optimizer.zero_grad()
-        loss.backward()
+        full.backward()
         optimizer.step()
-        return loss.item()
+        return full.item() if kind == "returns_full" else loss.item()
 
     return step
 
@@ -135,9 +143,10 @@ def _as_float(v, what: str) -> float:
 
 @exercise("Exercise 05.1: one training step")
 def check_training_step(train_step) -> list[str]:
-    """``train_step(model, x, y, optimizer)`` runs ONE step on the batch ``(x, y)`` and returns the batch's
-    loss as a float. The check steps a tiny DIN (dropout and Dice, handed over in eval mode) twice with
-    SGD and compares every weight with the package's ``CTRTrainer.train_one_epoch`` on the same batches."""
+    """``train_step(model, x, y, optimizer)`` runs ONE step on the batch ``(x, y)`` (log loss plus the model's
+    regularisation term) and returns the batch's log loss as a float. The check steps a tiny DIN (dropout,
+    Dice and ``mba_reg > 0``, handed over in eval mode) twice with SGD and compares every weight with the
+    package's ``CTRTrainer.train_one_epoch`` on the same batches."""
     got_losses, got_states = _run(train_step)
     got_losses = [_as_float(v, f"the loss returned for batch {i}") for i, v in enumerate(got_losses)]
     want_losses, want_states = _run(_reference_step)
@@ -149,6 +158,9 @@ def check_training_step(train_step) -> list[str]:
     losses_ok = all(math.isclose(g, w, rel_tol=1e-4, abs_tol=1e-6) for g, w in zip(got_losses, want_losses))
     if not (losses_ok and _same(got_states, want_states)):
         hints = {
+            "no_reg": "your step matches one that minimises the log loss alone. Hint: this model carries a "
+                      "regularisation term for the batch (the paper's mini-batch aware L2, switched on here); the "
+                      "trainer minimises the log loss plus that term",
             "no_train": "your step ran the model in evaluation mode (no dropout, Dice with its running statistics). "
                         "Hint: the model arrives in eval mode after an evaluation; switch it back to training mode "
                         "before the forward pass",
@@ -161,6 +173,11 @@ def check_training_step(train_step) -> list[str]:
         for kind, hint in hints.items():
             if _same(got_states, _run(_variant(kind))[1]):
                 raise ExerciseFailed(hint)
+        if _same(got_states, want_states):  # the right step, another number returned
+            full_losses = _run(_variant("returns_full"))[0]
+            if all(math.isclose(g, w, rel_tol=1e-4, abs_tol=1e-6) for g, w in zip(got_losses, full_losses)):
+                raise ExerciseFailed("your weights are right, but the loss you returned includes the regularisation "
+                                     "term. Hint: return the log loss alone, as the trainer reports it")
         if not losses_ok:
             i = next(i for i, (g, w) in enumerate(zip(got_losses, want_losses))
                      if not math.isclose(g, w, rel_tol=1e-4, abs_tol=1e-6))
@@ -178,7 +195,8 @@ def check_training_step(train_step) -> list[str]:
         f"losses of the two steps: {got_losses[0]:.5f}, {got_losses[1]:.5f} (reference "
         f"{want_losses[0]:.5f}, {want_losses[1]:.5f})",
         f"all {n} weights and Dice statistics after two steps equal CTRTrainer's (max |difference| = {diff:.1e})",
-        "the model came in eval mode, and the first step's gradients were cleared before the second: both handled",
+        "the model came in eval mode, the first step's gradients were cleared before the second, and the "
+        "regularisation term was part of the step: all handled",
     ]
 
 

@@ -10,10 +10,11 @@ def train_step(model, x, y, optimizer):
     model.train()  # dropout on, Dice with batch statistics (the model may come back from an evaluation)
     p = model(x)  # (batch,) click probabilities: DIN's forward ends in a sigmoid
     loss = F.binary_cross_entropy(p, y)  # mean log loss over the batch
+    full = loss + model.regularization_loss(x)  # the paper's MBA term for this batch's rows (0 when mba_reg == 0)
     optimizer.zero_grad()  # PyTorch adds gradients up: clear the previous step's
-    loss.backward()
+    full.backward()
     optimizer.step()
-    return loss.item()
+    return loss.item()  # the log loss alone, as the trainer reports it
     ### END SOLUTION
 
 
