@@ -89,17 +89,30 @@ def prepare_lean(data: pd.DataFrame, folder: str | Path, max_len: int = 50, batc
     process then opens the folder memory-mapped, so N processes share one copy through the page
     cache, and each loader gathers its own shard's histories per batch. ``Prepared.samples`` holds the
     opened samples; ``train`` / ``val`` / ``test`` (the DataFrames of :func:`prepare`) are None.
+
+    On several machines (``torchrun --nnodes``), ``folder`` may or may not be on a file system they
+    share: the first process of each other machine (``LOCAL_RANK`` 0) opens ``folder``, and prepares
+    it on its machine unless it holds the samples rank 0 just prepared (the same settings and the
+    same log's hash). Every process opens the folder only if its log hash is this log's, so a stale
+    folder made from another log with the same settings is never used.
     Taught in notebooks/09_scaling_out.ipynb.
     """
     from . import distributed as D
-    from .samples import open_samples, prepare_samples
+    from .samples import SamplesMismatchError, open_samples, prepare_samples
 
     settings = dict(max_len=max_len, seed=seed, neg_ratio=1, neg_sampling="uniform", shuffle=True, min_item=0)
-    if rank == 0:
-        prepare_samples(data, folder, user_col="user_id", item_col="item_id", time_col="timestamp",
-                        item_attribute_cols=["cate_id"], **settings)
-    D.barrier()  # the folder is complete before any process opens it
-    samples = open_samples(folder, **settings)
+    columns = dict(user_col="user_id", item_col="item_id", time_col="timestamp", item_attribute_cols=["cate_id"])
+    log_sha256 = None
+    if D.rank() == 0:
+        log_sha256 = prepare_samples(data, folder, **columns, **settings).manifest["log_sha256"]
+    log_sha256 = D.broadcast_object(log_sha256)  # after rank 0's folder is complete
+    if D.rank() != 0 and D.local_rank() == 0:  # the first process of another machine
+        try:
+            open_samples(folder, log_sha256=log_sha256, **columns, **settings)  # a shared folder: rank 0's
+        except (FileNotFoundError, SamplesMismatchError):  # none, or a stale one: this machine's own copy
+            prepare_samples(data, folder, **columns, **settings)
+    D.barrier()  # every machine's folder is complete before its processes open it
+    samples = open_samples(folder, log_sha256=log_sha256, **columns, **settings)
     train_dl, val_dl, test_dl = samples.loaders(batch_size=batch_size, seed=seed, rank=rank, world_size=world_size)
     vocab = {c: int(data[c].max()) + 1 for c in ("user_id", "item_id", "cate_id", *PROFILE_COLUMNS) if c in data}
     return Prepared(data, None, None, None, train_dl, val_dl, test_dl, vocab, samples=samples)
@@ -267,11 +280,19 @@ def run(data: pd.DataFrame | None = None, epochs: int = 3, device: str = "cpu", 
     Returns the results dict that is also written to ``out_dir/results.json``.
     """
     from . import distributed as D
-    from . import metrics as M
-    from .config import seed_everything
     from .training import resolve_device
 
-    D.init_process_group(D.device_for_this_process(resolve_device(device)))
+    # joins torchrun's process group (if any) and leaves it at the end, also after an error
+    with D.process_group(D.device_for_this_process(resolve_device(device))):
+        return _run(data, epochs=epochs, device=device, seed=seed, out_dir=out_dir, batch_size=batch_size,
+                    max_len=max_len, export=export, draw=draw, verbose=verbose, sync_dice=sync_dice)
+
+
+def _run(data, epochs, device, seed, out_dir, batch_size, max_len, export, draw, verbose, sync_dice) -> dict:
+    from . import distributed as D
+    from . import metrics as M
+    from .config import seed_everything
+
     rank, world = D.rank(), D.world_size()
     main = rank == 0
     verbose = verbose and main

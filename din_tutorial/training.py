@@ -8,9 +8,12 @@ the last one.
 
 The same trainer runs unchanged in every process of a ``torchrun`` job: it joins the process
 group from the environment, wraps the model in ``DistributedDataParallel``, trains on this
-process's shard of each epoch (the loaders are built for it), evaluates exactly over the whole
-split by gathering every process's predictions, takes the early-stopping decision once (rank 0)
-for all, and only rank 0 prints and writes the checkpoint (see :mod:`din_tutorial.distributed`).
+process's shard of each epoch (our loaders built with ``rank``/``world_size``, or any
+``torch.utils.data.DataLoader`` with a ``DistributedSampler``), checks that every process takes
+the same number of steps, evaluates rank 0's model exactly over the whole split by gathering
+every process's predictions, takes the early-stopping decision once (rank 0) for all, and only
+rank 0 prints and writes the checkpoint. The set-up is one block of ``__init__``; every call it
+makes lives in :mod:`din_tutorial.distributed`.
 
 Taught in notebooks/05_training.ipynb (and notebooks/09_scaling_out.ipynb for several processes).
 """
@@ -30,7 +33,7 @@ import torch
 from . import distributed as D
 from . import metrics as M
 
-__all__ = ["CTRTrainer", "resolve_device"]
+__all__ = ["CTRTrainer", "resolve_device", "metrics_of"]
 
 
 def resolve_device(device: str | torch.device = "cpu") -> torch.device:
@@ -40,7 +43,7 @@ def resolve_device(device: str | torch.device = "cpu") -> torch.device:
     name = str(device).strip().lower()
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda:0")
+            return torch.device("cuda", D.local_rank())  # under torchrun: this process's GPU of its machine
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
@@ -127,9 +130,6 @@ class CTRTrainer:
         user_col: the batch key that holds user ids, for GAUC (skipped if absent).
         verbose: show progress bars and a line per epoch (rank 0 only under ``torchrun``).
         ddp_params: extra arguments for ``DistributedDataParallel`` under ``torchrun``.
-        parallel_wrapper: under ``torchrun``, ``wrapper(model, device)`` replaces
-            ``DistributedDataParallel`` (e.g. a TorchRec ``DistributedModelParallel`` that shards
-            the embedding tables); the optimiser is built over the wrapped model's parameters.
 
     Under ``torchrun`` with several processes, ``trainer.model`` is the plain model (the same
     weights on every rank); training runs through its ``DistributedDataParallel`` wrapper.
@@ -152,25 +152,21 @@ class CTRTrainer:
         user_col: str = "user_id",
         verbose: bool = True,
         ddp_params: dict | None = None,
-        parallel_wrapper: Callable | None = None,
     ):
         for name, value in (("n_epoch", n_epoch), ("earlystop_patience", earlystop_patience)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise TypeError(f"seed must be an integer or None, got {seed!r}")
-        self.device = D.device_for_this_process(resolve_device(device))  # under torchrun: one GPU per process
-        D.init_process_group(self.device)
+        # ---- distributed (torchrun): the whole set-up; in one process each call does nothing ----
+        self.device = D.device_for_this_process(resolve_device(device))  # GPU LOCAL_RANK of this machine
+        D.init_process_group(self.device)  # gloo on CPUs, nccl on GPUs, from torchrun's environment
         self.rank, self.world_size = D.rank(), D.world_size()
         self.model = model.to(self.device)
-        self._train_model = self.model
-        if self.world_size > 1 and parallel_wrapper is not None:
-            self._train_model = parallel_wrapper(self.model, self.device)
-        elif self.world_size > 1:
-            from torch.nn.parallel import DistributedDataParallel
-
-            ids = [self.device] if self.device.type == "cuda" else None
-            self._train_model = DistributedDataParallel(self.model, device_ids=ids, **(ddp_params or {}))
+        self._train_model = D.wrap_ddp(self.model, self.device, **(ddp_params or {}))  # all-reduces gradients
+        # in training and evaluation: D.check_training_loader (shards, equal steps), D.gather_ids (the
+        # regularisation over the global batch), D.broadcast_buffers (rank 0's Dice statistics),
+        # D.gather_split (the whole split's predictions), D.broadcast_object (rank 0's decisions)
         self.model_path = Path(model_path)
         example = "{'lr': 1e-3, 'weight_decay': 1e-5}"
         self.optimizer_params = _check_settings("optimizer_params", optimizer_params, example) or \
@@ -210,18 +206,6 @@ class CTRTrainer:
                 f"Build it from a frame with those columns (df_to_dict(frame)) or drop the features from the model"
             )
 
-    def _check_shard(self, data_loader, what: str) -> None:
-        """Under ``torchrun``, each loader must hold this process's shard (built with its rank and world size)."""
-        if self.world_size == 1:
-            return
-        got = (getattr(data_loader, "rank", None), getattr(data_loader, "world_size", None))
-        if got != (self.rank, self.world_size):
-            raise ValueError(
-                f"rank {self.rank}: the {what} loader is not split for this process (its rank, world_size are {got}, "
-                f"this job runs {self.world_size} processes); build it with rank={self.rank}, "
-                f"world_size={self.world_size}, as DataGenerator(...).generate_dataloader does under torchrun"
-            )
-
     def _to_device(self, x: dict) -> dict:
         return {k: v.to(self.device, non_blocking=True) for k, v in x.items()}
 
@@ -238,21 +222,28 @@ class CTRTrainer:
     def train_one_epoch(self, data_loader, epoch: int = 0) -> float:
         """One pass over ``data_loader``; returns the mean training loss (without regularisation), over every process.
 
-        The loader's shuffle for this epoch comes from ``(self.seed, epoch)`` (``set_epoch``).
+        The loader's shuffle for this epoch comes from ``(self.seed, epoch)`` (``set_epoch``); a
+        ``DataLoader``'s ``DistributedSampler`` gets ``set_epoch(epoch)``.
         """
-        self._check_shard(data_loader, "training")
+        steps = D.check_training_loader(data_loader)  # under torchrun: this rank's shard, as many steps as every rank
         if hasattr(data_loader, "set_epoch"):
             data_loader.set_epoch(epoch, seed=self.seed)
+        elif hasattr(getattr(data_loader, "sampler", None), "set_epoch"):
+            data_loader.sampler.set_epoch(epoch)
         model = self._train_model  # DistributedDataParallel under torchrun: it all-reduces the gradients
         model.train()
         reg_fn = getattr(self.model, "regularization_loss", None)
+        if getattr(self.model, "mba_reg", None) == 0:
+            reg_fn = None  # switched off: no penalty to add (and, under torchrun, no ids to gather)
         total, count = 0.0, 0
-        bar = self._progress(data_loader, f"epoch {epoch}", total=len(data_loader))
+        bar = self._progress(data_loader, f"epoch {epoch}", total=steps if steps >= 0 else None)
         for x, y in bar:
             x, y = self._to_device(x), y.to(self.device, non_blocking=True)
             y_pred = model(x)
             loss = self.loss_fn(y_pred, y)
-            full = loss + reg_fn(x) if reg_fn is not None else loss
+            # under torchrun the penalty is computed over every process's ids of this step (D.gather_ids): the
+            # same on every process, so DDP's average of the gradients is one process's penalty on the global batch
+            full = loss + reg_fn(D.gather_ids(x)) if reg_fn is not None else loss
             self.optimizer.zero_grad(set_to_none=True)
             full.backward()
             self.optimizer.step()
@@ -276,10 +267,16 @@ class CTRTrainer:
         if self.seed is not None:
             torch.manual_seed(self.seed + self.rank)  # dropout: another mask on each process's rows
         self.history, self.best_epoch, self.best_auc = [], None, -math.inf
-        best_state, stale = None, 0
+        best_state, stale, last_bad = None, 0, "the validation AUC was never a number"
         for epoch in range(self.n_epoch):
             start = time.perf_counter()
             train_loss = self.train_one_epoch(train_dataloader, epoch)
+            D.broadcast_buffers(self.model)  # one model on every rank: rank 0's running statistics
+            if not math.isfinite(train_loss):  # the weights are lost: stop, keep the best epoch so far if any
+                warnings.warn(f"epoch {epoch}: the training loss is {train_loss}; training stops here", RuntimeWarning,
+                              stacklevel=2)
+                last_bad = f"the training loss of epoch {epoch} is {train_loss}"
+                break
             record = {"epoch": epoch, "train_loss": train_loss}
             if val_dataloader is not None:
                 record.update({f"val_{k}": v for k, v in self.evaluate_metrics(self.model, val_dataloader).items()})
@@ -305,45 +302,53 @@ class CTRTrainer:
                     if self.verbose:
                         print(f"early stopping: no better validation AUC for {stale} epoch(s); best epoch {self.best_epoch}")
                     break
+        if best_state is None:
+            raise FloatingPointError(
+                f"no epoch gave a model to keep: {last_bad}. Lower the learning rate (optimizer_params={{'lr': ...}}) "
+                f"or look for NaN or infinite values in the inputs, the labels and the loss function"
+            )
         self.model.load_state_dict(best_state)
         D.barrier()  # the checkpoint is written before any process goes on
         return self
 
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
+    def outputs(self, model: torch.nn.Module, data_loader) -> dict[str, np.ndarray]:
+        """``{"pred", "label", "user"}``: the model's probabilities, the labels and the user ids of a whole split.
+
+        What :meth:`evaluate_metrics` computes its metrics from (``label`` and ``user`` are empty
+        when the batches hold none). Under ``torchrun`` every process predicts its part of the
+        split with rank 0's buffers and the parts are gathered (``D.gather_split``), so every
+        process gets what one process predicting the whole split gets, in the split's order.
+        """
+        self._check_batch_keys(model, data_loader, "evaluation")
+        D.broadcast_buffers(model)  # under torchrun: every rank evaluates rank 0's model
+        model.eval()
+        preds, labels, users = [], [], []
+        total = len(data_loader) if hasattr(data_loader, "__len__") else None
+        for batch in self._progress(data_loader, "evaluate", total=total):
+            x, y = (batch[0], batch[1]) if isinstance(batch, (tuple, list)) else (batch, None)
+            preds.append(model(self._to_device(x)).float().cpu().numpy().reshape(-1))
+            if y is not None:
+                labels.append(np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y, dtype=np.float32).reshape(-1))
+            if self.user_col in x:
+                users.append(np.asarray(x[self.user_col].cpu(), dtype=np.int64).reshape(-1))
+        joined = {"pred": (preds, np.float32), "label": (labels, np.float32), "user": (users, np.int64)}
+        return D.gather_split(data_loader, {k: np.concatenate(v) if v else np.empty(0, dtype=t)
+                                            for k, (v, t) in joined.items()})
+
     def predict(self, model: torch.nn.Module, data_loader) -> np.ndarray:
         """Probabilities for every sample of ``data_loader``, in its order (the whole split under ``torchrun``)."""
-        self._check_batch_keys(model, data_loader, "prediction")
-        self._check_shard(data_loader, "prediction")
-        model.eval()
-        out = []
-        for batch in self._progress(data_loader, "predict", total=len(data_loader)):
-            x = batch[0] if isinstance(batch, (tuple, list)) else batch
-            out.append(model(self._to_device(x)).float().cpu().numpy())
-        return D.gather_arrays(np.concatenate(out) if out else np.empty(0, dtype=np.float32))
+        return self.outputs(model, data_loader)["pred"]
 
-    @torch.no_grad()
     def evaluate_metrics(self, model: torch.nn.Module, data_loader) -> dict:
         """AUC, GAUC (when batches hold ``user_col``), log loss and the sample count, over the whole split.
 
-        Under ``torchrun`` each process predicts its block of the split and the predictions, labels
-        and user ids are gathered, so the metrics equal one process evaluating the whole split.
+        Computed from :meth:`outputs`: under ``torchrun`` the metrics equal one process evaluating
+        the whole split.
         """
-        self._check_batch_keys(model, data_loader, "evaluation")
-        self._check_shard(data_loader, "evaluation")
-        model.eval()
-        preds, labels, users = [], [], []
-        for x, y in self._progress(data_loader, "evaluate", total=len(data_loader)):
-            preds.append(model(self._to_device(x)).float().cpu().numpy())
-            labels.append(y.numpy())
-            if self.user_col in x:
-                users.append(x[self.user_col].numpy())
-        p = D.gather_arrays(np.concatenate(preds) if preds else np.empty(0, dtype=np.float32))
-        y = D.gather_arrays(np.concatenate(labels) if labels else np.empty(0, dtype=np.float32))
-        result = {"auc": M.auc(y, p), "logloss": M.logloss(y, p), "n": int(y.size)}
-        if users:
-            result["gauc"] = M.gauc(y, p, D.gather_arrays(np.concatenate(users)))
-        return result
+        out = self.outputs(model, data_loader)
+        return metrics_of(out)
 
     def evaluate(self, model: torch.nn.Module, data_loader, all_metrics: bool = False):
         """The AUC as a float, as the seed prints it; ``all_metrics=True`` returns the dict of ``evaluate_metrics``."""
@@ -359,3 +364,14 @@ class CTRTrainer:
             warnings.warn("exporting a model that was never trained with fit(): its predictions are random",
                           UserWarning, stacklevel=2)
         return export_onnx(self.model, output_path, data_loader=data_loader, dynamic_batch=dynamic_batch, **kwargs)
+
+
+def metrics_of(outputs: dict[str, np.ndarray]) -> dict:
+    """AUC, log loss, the sample count and (with user ids) GAUC of :meth:`CTRTrainer.outputs`."""
+    p, y, users = outputs["pred"], outputs["label"], outputs["user"]
+    if y.size != p.size:
+        raise ValueError("the evaluation loader yields no labels; use predict() for a loader of inputs only")
+    result = {"auc": M.auc(y, p), "logloss": M.logloss(y, p), "n": int(y.size)}
+    if users.size == p.size and p.size:
+        result["gauc"] = M.gauc(y, p, users)
+    return result

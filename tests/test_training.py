@@ -153,3 +153,83 @@ def test_a_models_batches_do_not_depend_on_what_trained_before_on_the_same_loade
         assert a["train_loss"] == b["train_loss"] and a["val_auc"] == b["val_auc"]
     other_seed = make(tmp_path / "seeded", n_epoch=2, seed=7).fit(tr, va).history
     assert other_seed[0]["train_loss"] != alone[0]["train_loss"]  # the seed does reach the order (and dropout)
+
+
+def test_parallel_wrapper_is_gone(tmp_path):
+    """Issue 16 item 5: TorchRec's DistributedModelParallel cannot be a drop-in wrapper (see sharded_tables.py)."""
+    with pytest.raises(TypeError, match="parallel_wrapper"):
+        make(tmp_path, parallel_wrapper=lambda model, device: model)
+
+
+def test_a_nan_training_loss_without_validation_data_is_a_clear_error(tmp_path):
+    """Issue 16 item 8: not load_state_dict(None) after the loop."""
+    tr, _ = loaders()
+
+    def nan_loss(p, y):  # NaN in value, a finite gradient: the loop runs to the end of the epoch
+        return torch.nn.functional.binary_cross_entropy(p, y) + torch.tensor(float("nan"))
+
+    trainer = make(tmp_path, n_epoch=2, loss_fn=nan_loss)
+    with pytest.warns(RuntimeWarning, match="training loss is nan"), \
+            pytest.raises(FloatingPointError, match=r"training loss of epoch 0 is nan.*Lower the learning rate"):
+        trainer.fit(tr)
+
+
+def test_a_nan_loss_after_a_good_epoch_keeps_the_good_epoch(tmp_path):
+    tr, va = loaders()
+    trainer = make(tmp_path, n_epoch=3)
+    orig, calls = trainer.train_one_epoch, []
+
+    def second_epoch_diverges(dl, epoch=0):
+        calls.append(epoch)
+        loss = orig(dl, epoch)
+        if epoch == 1:
+            with torch.no_grad():
+                trainer.model.user.weight.fill_(float("nan"))
+            return float("nan")
+        return loss
+
+    trainer.train_one_epoch = second_epoch_diverges
+    with pytest.warns(RuntimeWarning, match="epoch 1: the training loss is nan"):
+        trainer.fit(tr, va)
+    assert calls == [0, 1] and trainer.best_epoch == 0
+    assert not torch.isnan(trainer.model.user.weight).any()
+
+
+def test_auto_device_under_torchrun_is_this_process_gpu(monkeypatch):
+    """Issue 16 item 4: `--device auto` put every rank on cuda:0; it must be cuda:LOCAL_RANK."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert resolve_device("auto") == torch.device("cuda", 1)
+    monkeypatch.delenv("LOCAL_RANK")
+    assert resolve_device("auto") == torch.device("cuda", 0)
+
+
+class PairsDataset(torch.utils.data.Dataset):
+    """A user's own map-style dataset: one (inputs, label) pair per index."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return {k: torch.tensor(v[i]) for k, v in self.x.items()}, torch.tensor(self.y[i])
+
+
+def test_a_standard_dataloader_trains_and_evaluates_as_our_loader(tmp_path):
+    """Issue 18 item 4: any torch DataLoader is a loader (in one process; tests/test_distributed.py: two)."""
+    rng = np.random.default_rng(0)
+    u, i = rng.integers(0, 50, 600), rng.integers(0, 30, 600)
+    y = ((u % 3) == (i % 3)).astype(np.float32)
+    x = {"user_id": u, "item_id": i}
+    ours = DataGenerator(x, y).generate_dataloader(x_val=x, y_val=y, batch_size=100, shuffle=False)[:2]
+    theirs = torch.utils.data.DataLoader(PairsDataset(x, y), batch_size=100)
+    a, b = make(tmp_path / "a", n_epoch=2), make(tmp_path / "b", n_epoch=2)
+    a.model.drop.p = b.model.drop.p = 0.0  # a DataLoader draws its base seed from torch's RNG: other dropout masks
+    a.fit(ours[0], ours[1])
+    b.fit(theirs, theirs)
+    for ra, rb in zip(a.history, b.history):
+        assert ra["train_loss"] == pytest.approx(rb["train_loss"], abs=1e-6)
+        assert ra["val_auc"] == pytest.approx(rb["val_auc"], abs=1e-6)
+    np.testing.assert_allclose(a.predict(a.model, ours[1]), b.predict(b.model, theirs), atol=1e-6)
