@@ -14,6 +14,14 @@ counts against the path.
 Prints one JSON object. Run:
     python benchmarks/scale.py [--rows 1000000 5000000 20000000] [--frames-max-rows 1000000]
                                [--batch-size 2048] [--folder /tmp/din_scale]
+
+``--popularity`` measures instead the main job's popularity baseline on a prepared folder (made
+once per log size in its own process): the former way (every training history gathered in
+1M-sample chunks, only to read the target ids) against ``LeanSamples.target_counts`` (a
+bincount of the target ids), each in a fresh process: peak resident memory as ``VmHWM`` of
+``/proc/self/status``, reset (``/proc/self/clear_refs``) after the imports and the opening, so
+the figure is the baseline's own; both must give the same scores.
+    python benchmarks/scale.py --popularity --rows 3000000
 The log is a vectorised random log shaped like Amazon Electronics (benchmarks/data_prep.py's
 ``make_log``) with two profile columns. Multi-process training is to be added here.
 """
@@ -158,6 +166,84 @@ def worker(path: str, rows: int, batch_size: int, folder: str | None) -> dict:
     }
 
 
+def vm_kib(field: str) -> int | None:
+    """A ``Vm*`` line of /proc/self/status in KiB (VmHWM: peak resident set), or None off Linux."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def reset_peak() -> bool:
+    """Reset VmHWM to the current resident set (writing 5 to /proc/self/clear_refs, Linux 4.0+)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def popularity_worker(method: str, folder: str) -> dict:
+    """The popularity scores of the test candidates from a prepared folder, the ``method`` way."""
+    import hashlib
+
+    from din_tutorial.pipeline import _popularity
+    from din_tutorial.samples import open_samples
+
+    samples = open_samples(folder)
+    test = samples.gather("test", slice(0, samples.n_samples("test")))
+    reset = reset_peak()
+    rss0, t = vm_kib("VmRSS"), time.perf_counter()
+    if method == "gather":  # the main job before: histories of every training sample, 1M at a time
+        n_train = samples.n_samples("train")
+        train_items = np.concatenate([samples.gather("train", slice(i, i + 1_000_000))["item_id"]
+                                      for i in range(0, n_train, 1_000_000)])
+        pop = _popularity(train_items, np.asarray(samples.labels("train")), test["item_id"])
+    else:
+        pop = samples.target_counts("train")[test["item_id"]].astype(np.float64)
+    seconds = time.perf_counter() - t
+    hwm = vm_kib("VmHWM")
+    return {"method": method, "train_samples": samples.n_samples("train"), "seconds": round(seconds, 2),
+            "rss_before_mb": round(rss0 / 1024, 1), "peak_mb": round(hwm / 1024, 1),
+            "peak_growth_mb": round((hwm - rss0) / 1024, 1), "peak_reset": reset,
+            "scores_sha256": hashlib.sha256(np.ascontiguousarray(pop).tobytes()).hexdigest()[:16]}
+
+
+def prepare_worker(rows: int, folder: str) -> dict:
+    from din_tutorial.samples import prepare_samples
+
+    samples = prepare_samples(make_log(rows), folder, item_attribute_cols=["cate_id"], max_len=50, neg_ratio=1)
+    return {"interactions": samples.manifest["counts"]["interactions"], "train_samples": samples.n_samples("train")}
+
+
+def run_fresh(*args: str) -> dict:
+    """``python scale.py --worker ...`` in a fresh process; its last stdout line is a JSON object."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        return {"args": list(args), "error": done.stderr.strip().splitlines()[-1:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure_popularity(rows_list: list[int], root: Path, repeats: int = 2) -> list[dict]:
+    runs = []
+    for rows in rows_list:
+        folder = root / f"lean_{rows}"
+        prepared = run_fresh("--worker", "prepare", "--rows", str(rows), "--folder", str(folder))
+        for _ in range(repeats):  # A B A B
+            for method in ("gather", "target_counts"):
+                runs.append({"interactions": prepared.get("interactions"),
+                             **run_fresh("--worker", f"popularity-{method}", "--rows", str(rows),
+                                         "--folder", str(folder))})
+        shutil.rmtree(folder, ignore_errors=True)
+    return runs
+
+
 def measure(path: str, rows: int, batch_size: int, folder: Path) -> dict:
     """Run ``worker`` in a fresh Python process so that its peak is its own."""
     cmd = [sys.executable, __file__, "--worker", path, "--rows", str(rows), "--batch-size", str(batch_size),
@@ -176,12 +262,29 @@ def main() -> None:
                     help="run the DataFrame path only up to this many interactions (it needs ~4 GB per million)")
     ap.add_argument("--batch-size", type=int, default=2048)
     ap.add_argument("--folder", default=None, help="where the lean samples are written (a temporary folder by default)")
-    ap.add_argument("--worker", choices=["lean", "frames"], help=argparse.SUPPRESS)
+    ap.add_argument("--popularity", action="store_true",
+                    help="measure the popularity baseline's peak memory, former gather against target_counts")
+    ap.add_argument("--worker", choices=["lean", "frames", "prepare", "popularity-gather",
+                                         "popularity-target_counts"], help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.worker:
+    if args.worker in ("lean", "frames"):
         print(json.dumps(worker(args.worker, args.rows[0], args.batch_size, args.folder)))
         return
+    if args.worker == "prepare":
+        print(json.dumps(prepare_worker(args.rows[0], args.folder)))
+        return
+    if args.worker:
+        print(json.dumps(popularity_worker(args.worker.split("-", 1)[1], args.folder)))
+        return
     root = Path(args.folder) if args.folder else Path(tempfile.mkdtemp(prefix="din_scale_"))
+    if args.popularity:
+        try:
+            runs = measure_popularity(args.rows, root)
+        finally:
+            if not args.folder:
+                shutil.rmtree(root, ignore_errors=True)
+        print(json.dumps({"benchmark": "scale --popularity", "runs": runs, "machine": machine_info()}, indent=2))
+        return
     runs = []
     try:
         for rows in args.rows:
