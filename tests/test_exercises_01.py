@@ -55,6 +55,31 @@ def test_split_check_rejects_typical_mistakes(wrong, words):
         check_leave_one_out(wrong)
 
 
+def calls_the_package(items):  # right, but only a wrapper of what the exercise asks to write
+    import din_tutorial
+
+    frames = din_tutorial.generate_seq_feature(_log(items), max_len=len(items) + 1, neg_ratio=0, shuffle=False)
+    return tuple([(list(h[h != PAD_ID]), t) for h, t in zip(f.hist_item_id, f.item_id)] for f in frames)
+
+
+def _log(items):
+    import pandas as pd
+
+    return pd.DataFrame({"user_id": 0, "item_id": list(items), "timestamp": range(len(items))})
+
+
+def paper_training_set(items):  # the paper's training set k = 1 .. n-2 kept whole, and a validation sample too
+    s = _samples(items)
+    return s[:-1], s[-2:-1], s[-1:]
+
+
+def test_split_check_rejects_a_wrapper_of_generate_seq_feature_and_the_papers_training_set():
+    with pytest.raises(ExerciseFailed, match="calls generate_seq_feature: the exercise is to write the split"):
+        check_leave_one_out(calls_the_package)
+    with pytest.raises(ExerciseFailed, match="validation or test targets"):
+        check_leave_one_out(paper_training_set)
+
+
 # ---- 01.2 padding and truncation
 def keeps_oldest(history, max_len):
     kept = list(history)[:max_len]

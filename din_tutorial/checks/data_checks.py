@@ -55,6 +55,26 @@ def reference_split(items) -> tuple[list, list, list]:
     return tuple(_pairs(f) for f in frames)  # type: ignore[return-value]
 
 
+def _names_used(fn) -> set[str]:
+    """The global and attribute names a function's code (and the code nested in it) refers to."""
+    names: set[str] = set()
+    todo = [getattr(fn, "__code__", None)]
+    while todo:
+        code = todo.pop()
+        if code is None:
+            continue
+        names.update(code.co_names)
+        todo.extend(c for c in code.co_consts if hasattr(c, "co_names"))
+    return names
+
+
+def _refuse_the_package(fn, exercise_name: str, what: str) -> None:
+    """An answer that calls the function the exercise asks the learner to write is no answer."""
+    if "generate_seq_feature" in _names_used(fn):
+        raise ExerciseFailed(f"your {exercise_name} calls generate_seq_feature: the exercise is to write {what} "
+                             f"yourself, from the rule (the check compares with generate_seq_feature for you)")
+
+
 def _normalise_split(out, items) -> tuple[list, list, list]:
     shape_hint = ("return three lists (train, val, test), each a list of (history, target) pairs, "
                   "where history is a list of item ids, oldest first")
@@ -103,6 +123,7 @@ def _split_hint(items, got, want) -> str:
 @exercise("Exercise 01.1: leave-one-out split by time")
 def check_leave_one_out(leave_one_out) -> list[str]:
     """Compare ``leave_one_out(items) -> (train, val, test)`` with ``generate_seq_feature`` on several timelines."""
+    _refuse_the_package(leave_one_out, "leave_one_out", "the split")
     n_samples = 0
     for items in TIMELINES:
         want = reference_split(items)
@@ -146,6 +167,7 @@ def _pad_hint(history, max_len, got: np.ndarray, want: np.ndarray) -> str:
 @exercise("Exercise 01.2: truncate and pad a history")
 def check_pad_history(pad_history) -> list[str]:
     """Compare ``pad_history(history, max_len)`` with the history rows ``generate_seq_feature`` writes."""
+    _refuse_the_package(pad_history, "pad_history", "the truncation and padding")
     lines = []
     for history, max_len in PAD_CASES:
         want = reference_history(history, max_len)
