@@ -16,7 +16,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-__all__ = ["DEFAULT_ATTENTION_DIMS", "DEFAULT_MAX_LENS", "plot_tuning", "tuning_grid"]
+__all__ = ["ABLATIONS", "ABLATION_BASE", "ABLATION_SEEDS", "NOTEBOOK_ABLATION_SCALE", "notebook_ablation_scale", "DEFAULT_ATTENTION_DIMS", "DEFAULT_MAX_LENS", "ablation_settings",
+           "evaluate_test_gauc", "plot_tuning", "run_ablation", "summarize_ablation", "tuning_grid"]
 
 #: The seed's suggestion: "Try sequence lengths such as 20, 50, or 100 depending on your data."
 DEFAULT_MAX_LENS = (20, 50, 100)
@@ -116,3 +117,129 @@ def plot_tuning(frame: pd.DataFrame, metric: str = "test_gauc"):
     axes[0][0].set_ylabel(metric.replace("_", " "))
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------- ablations
+#: The notebooks' small DIN (notebooks 03 and 04): the seed's sizes with PReLU, so that Dice is one switch away.
+ABLATION_BASE = {
+    "mlp_params": {"dims": [256, 128], "dropout": 0.2, "activation": "prelu"},
+    "attention_mlp": {"dims": [32, 16], "dropout": 0.2, "activation": "prelu", "use_softmax": False},
+    "attention_mode": "group",
+}
+
+#: Each ablation: ``{label: overrides of ABLATION_BASE}``; the first label is the baseline of its comparison.
+ABLATIONS = {
+    "softmax": {
+        "no softmax (paper)": {},
+        "masked softmax": {"attention_mlp": {"use_softmax": True}},
+    },
+    "attention_mode": {
+        "goods group (one unit)": {},
+        "per feature (two units)": {"attention_mode": "per_feature"},
+    },
+    "activation": {
+        "PReLU": {},
+        "Dice": {"mlp_params": {"activation": "dice"}, "attention_mlp": {"activation": "dice"}},
+    },
+}
+
+#: Three seeds: the fewest that give an interval; each seed sets the initialisation, dropout and shuffling.
+ABLATION_SEEDS = (2022, 2023, 2024)
+
+
+def ablation_settings(overrides: dict | None = None, base: dict | None = None) -> dict:
+    """``base`` (default :data:`ABLATION_BASE`) with ``overrides`` merged one level deep: DIN's keyword arguments."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in (base or ABLATION_BASE).items()}
+    for key, value in (overrides or {}).items():
+        out[key] = {**out[key], **value} if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def evaluate_test_gauc(model, prepared) -> float:
+    """The test split's GAUC of a trained model (eval mode, the whole split as one pass of the loader)."""
+    import numpy as np
+    import torch
+
+    from .metrics import gauc
+
+    model.eval()
+    preds, labels, users = [], [], []
+    with torch.no_grad():
+        for x, y in prepared.test_dl:
+            preds.append(model({k: x[k] for k in model.input_names}).numpy())
+            labels.append(y.numpy())
+            users.append(x["user_id"].numpy())
+    return gauc(np.concatenate(labels), np.concatenate(preds), np.concatenate(users))
+
+
+def run_ablation(prepared, variants: dict, seeds: Sequence[int] = ABLATION_SEEDS, n_epoch: int = 3,
+                 base: dict | None = None, cache_dir: str | None = "saved/tutorial_models") -> pd.DataFrame:
+    """Train DIN once per (variant, seed) on ``prepared`` and return one row per run.
+
+    ``variants`` is ``{label: overrides}`` (see :data:`ABLATIONS`); the data and its split stay the
+    same, the seed changes the model's initialisation, dropout and the order of the batches. Models
+    come from :func:`din_tutorial.pipeline.load_or_train`, so a run already trained with the same
+    settings (in this notebook, another notebook or an earlier session) is loaded from ``cache_dir``;
+    ``cache_dir=None`` trains every run afresh in a scratch folder (the benchmark does, to time them).
+    Columns: ``variant``, ``seed``, ``test_gauc``, ``val_gauc`` (the kept epoch's), ``epochs_run``,
+    ``seconds`` (training and evaluation; near 0 for a cached run), ``cached``.
+    Taught in notebooks/03_activation_unit.ipynb and notebooks/04_dice.ipynb.
+    """
+    from .pipeline import load_or_train
+
+    rows = []
+    for label, overrides in variants.items():
+        settings = ablation_settings(overrides, base)
+        for seed in seeds:
+            start = time.perf_counter()
+            with tempfile.TemporaryDirectory(prefix="din-ablation-") as scratch:
+                model, history = load_or_train("din", prepared, n_epoch=n_epoch, seed=int(seed),
+                                               cache_dir=cache_dir or scratch, **settings)
+                cached = time.perf_counter() - start < 1.0 and cache_dir is not None
+                gauc_test = evaluate_test_gauc(model, prepared)
+            best = max(history, key=lambda h: h["val_auc"])  # the epoch the trainer kept
+            rows.append({"variant": label, "seed": int(seed), "test_gauc": gauc_test, "val_gauc": best["val_gauc"],
+                         "epochs_run": len(history), "seconds": time.perf_counter() - start, "cached": cached})
+    return pd.DataFrame(rows)
+
+
+def summarize_ablation(runs: pd.DataFrame, metric: str = "test_gauc", level: float = 0.95) -> pd.DataFrame:
+    """Mean and t-interval of ``metric`` per variant, and of the paired difference to the first variant.
+
+    The runs of two variants with the same seed share everything but the variant (data, split, batch
+    order, initial draws where the shapes agree), so the difference is taken seed by seed and its
+    interval is Student's t over the seeds (``level``, two-sided). With 3 seeds t is 4.30: an
+    interval that excludes 0 is a large, consistent effect; one that includes it says "not shown here".
+    """
+    import numpy as np
+    from scipy import stats
+
+    order = list(dict.fromkeys(runs["variant"]))
+    wide = runs.pivot(index="seed", columns="variant", values=metric)[order]
+    rows = {}
+    for label in order:
+        values = wide[label].dropna().to_numpy()
+        diff = (wide[label] - wide[order[0]]).dropna().to_numpy()
+        n = len(values)
+        t = stats.t.ppf(0.5 + level / 2, n - 1) if n > 1 else float("nan")
+        half = t * values.std(ddof=1) / np.sqrt(n) if n > 1 else float("nan")
+        dhalf = t * diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+        rows[label] = {"seeds": n, "mean": values.mean(), "low": values.mean() - half, "high": values.mean() + half,
+                       "diff": diff.mean(), "diff_low": diff.mean() - dhalf, "diff_high": diff.mean() + dhalf}
+    out = pd.DataFrame(rows).T
+    out["seeds"] = out["seeds"].astype(int)
+    return out
+
+#: The scale of the notebooks' ablations (users of the bundled sample, epochs, batch size). In full mode
+#: notebook 03's trained DIN is the first seed of the baseline, so the table costs eight more runs there.
+NOTEBOOK_ABLATION_SCALE = {
+    "fast": {"n_users": 400, "n_epoch": 1, "batch_size": 256},
+    "full": {"n_users": 1000, "n_epoch": 3, "batch_size": 256},
+}
+
+
+def notebook_ablation_scale() -> dict:
+    """:data:`NOTEBOOK_ABLATION_SCALE` for the current mode (``DIN_TUTORIAL_FAST``)."""
+    from .config import is_fast_mode
+
+    return dict(NOTEBOOK_ABLATION_SCALE["fast" if is_fast_mode() else "full"])

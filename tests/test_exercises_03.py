@@ -5,7 +5,13 @@ import torch
 import torch.nn.functional as F
 from exercise_utils import assert_solution_passes, assert_stub_is_todo
 
-from din_tutorial.checks import ExerciseFailed, check_activation_unit, check_masked_softmax, check_masked_weighted_sum
+from din_tutorial.checks import (
+    ExerciseFailed,
+    check_activation_unit,
+    check_masked_softmax,
+    check_masked_weighted_sum,
+    check_packed_weighted_sum,
+)
 
 NAMES = ["03_activation_unit_ex1", "03_activation_unit_ex2", "03_activation_unit_ex3"]
 
@@ -15,12 +21,56 @@ def test_solution_passes_its_check(name):
     assert_solution_passes(name)
 
 
-@pytest.mark.parametrize("check", [check_masked_weighted_sum, check_activation_unit, check_masked_softmax])
+@pytest.mark.parametrize("check", [check_packed_weighted_sum, check_masked_weighted_sum, check_activation_unit,
+                                   check_masked_softmax])
 def test_stub_is_reported_as_todo(check, capsys):
     assert_stub_is_todo(check, capsys)
 
 
-# ---- 03.1 masked weighted sum
+# ---- 03.1 weighted sum over packed real steps
+def packed_mean(weights, keys, rows, batch_size):
+    total = torch.zeros(batch_size, keys.shape[1]).index_add(0, rows, weights[:, None] * keys)
+    return total / torch.bincount(rows, minlength=batch_size).clamp_min(1)[:, None]
+
+
+def packed_per_step(weights, keys, rows, batch_size):
+    return weights[:, None] * keys
+
+
+def packed_only_present(weights, keys, rows, batch_size):
+    present = torch.unique(rows)
+    out = torch.zeros(batch_size, keys.shape[1]).index_add(0, rows, weights[:, None] * keys)
+    return out[present]
+
+
+def packed_sum_then_scale(weights, keys, rows, batch_size):
+    k = torch.zeros(batch_size, keys.shape[1]).index_add(0, rows, keys)
+    return k * torch.zeros(batch_size).index_add(0, rows, weights)[:, None]
+
+
+def packed_assumes_sorted_contiguous(weights, keys, rows, batch_size):
+    out, start = [], 0
+    for b in range(batch_size):  # takes the first n_b steps for sample b: right only if rows are sorted
+        n = int((rows == b).sum())
+        out.append((weights[start:start + n, None] * keys[start:start + n]).sum(0))
+        start += n
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (packed_mean, "a sum, not a mean"),
+    (packed_per_step, "one vector per step"),
+    (packed_only_present, "without any real step still has a row"),
+    (packed_sum_then_scale, "weighted by its own weight"),
+    (packed_assumes_sorted_contiguous, "ITS sample"),
+])
+def test_packed_sum_check_rejects_typical_mistakes(wrong, words):
+    with pytest.raises(ExerciseFailed, match=words):
+        check_packed_weighted_sum(wrong)
+
+
+# ---- the padded form (check_masked_weighted_sum, kept for instructors)
+
 def sum_with_padding(weights, keys, mask):
     return (weights.unsqueeze(-1) * keys).sum(1)
 

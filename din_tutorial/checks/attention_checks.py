@@ -3,8 +3,9 @@
 Each ``check_*`` runs the learner's answer against the package's reference, prints what
 matched and, on a mismatch, raises ExerciseFailed with a hint (never the answer).
 
-* 03.1 ``check_masked_weighted_sum``: the pooling of Eq. 3, ``sum_j w_j e_j`` over the real
-  behaviours only.
+* 03.1 ``check_packed_weighted_sum``: the pooling of Eq. 3, ``sum_j w_j e_j``, when only the real
+  behaviours are kept (packed, one row per real step, with the sample each belongs to): the form
+  DIN runs. ``check_masked_weighted_sum`` checks the padded form (kept for instructors).
 * 03.2 ``check_activation_unit``: the unit's forward pass from its weights (input
   ``[q, k, q - k, q * k]``, a PReLU hidden layer, no softmax, the mask), against
   :class:`~din_tutorial.layers.ActivationUnit`.
@@ -21,7 +22,8 @@ import torch
 
 from ._core import ExerciseFailed, compare, exercise
 
-__all__: list[str] = ["check_masked_weighted_sum", "check_activation_unit", "check_masked_softmax"]
+__all__: list[str] = ["check_packed_weighted_sum", "check_masked_weighted_sum", "check_activation_unit",
+                      "check_masked_softmax"]
 
 _JUNK = 50.0  # what padded positions hold in the checks' inputs
 
@@ -93,6 +95,61 @@ def check_masked_weighted_sum(masked_weighted_sum) -> list[str]:
             hint = "you returned one vector per behaviour: sum the weighted keys over the history axis (dim=1)"
         lines.append(compare(got, want, name, hint or _SUM_HINT))
     lines.append("padded steps contribute nothing, even though they held junk; a fully padded history gives zeros")
+    return lines
+
+
+# ---------------------------------------------------------------------------- 03.1 (packed)
+_PACKED_HINT = ("Eq. 3 per sample: each real step adds w_j * e_j to the row of ITS sample (rows[j]); a sample "
+                "with no real step keeps a zero vector. Look for a tensor method that adds rows into chosen "
+                "rows of another tensor")
+
+
+def _packed_cases(seed: int = 11):
+    """``(name, weights (N,), keys (N, D), rows (N,), batch_size)``: real steps of padded batches, packed."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for name, lengths, dim in (("4 samples with 5, 3, 1 and 6 real steps", [5, 3, 1, 6], 4),
+                               ("5 samples with 2, 0, 7, 0 and 1 real steps (two without any)", [2, 0, 7, 0, 1], 3)):
+        rows = torch.repeat_interleave(torch.arange(len(lengths)), torch.tensor(lengths))  # (N,) sorted by sample
+        n = int(rows.numel())
+        out.append((name, torch.randn(n, generator=g), torch.randn(n, dim, generator=g), rows, len(lengths)))
+    # the same steps in another order: the rows need not be sorted
+    name, w, k, rows, b = out[0]
+    perm = torch.randperm(rows.numel(), generator=g)
+    out.append(("the first case with its steps shuffled", w[perm], k[perm], rows[perm], b))
+    return out
+
+
+@exercise("Exercise 03.1: the weighted sum over packed real steps")
+def check_packed_weighted_sum(packed_weighted_sum) -> list[str]:
+    """``packed_weighted_sum(weights (N,), keys (N, D), rows (N,), batch_size) -> (batch_size, D)``."""
+    lines = []
+    for name, weights, keys, rows, batch_size in _packed_cases():
+        got = _as_tensor(packed_weighted_sum(weights.clone(), keys.clone(), rows.clone(), batch_size), name,
+                         "return a tensor of shape (batch_size, D)")
+        want = torch.zeros(batch_size, keys.shape[1], dtype=keys.dtype)
+        for j in range(rows.numel()):  # the definition, one step at a time
+            want[rows[j]] += weights[j] * keys[j]
+        counts = torch.bincount(rows, minlength=batch_size).clamp_min(1).to(keys.dtype)[:, None]
+        present = torch.unique(rows)
+        hint = None
+        if got.shape == keys.shape:
+            hint = "you returned one vector per step: add the weighted steps of each sample into one row per sample"
+        elif got.shape == (int(present.numel()), keys.shape[1]) and got.shape[0] != batch_size:
+            hint = ("a sample without any real step still has a row, of zeros: the result has batch_size rows, "
+                    "not one per sample that appears in rows")
+        else:
+            hint = _diagnose(got, {
+                "a sum, not a mean: do not divide by the number of steps of a sample": want / counts,
+                "each step is weighted by its own weight before the sum (v_U = sum_j w_j e_j), not summed and "
+                "then scaled": torch.zeros_like(want).index_add(0, rows, keys)
+                * torch.zeros(batch_size, dtype=keys.dtype).index_add(0, rows, weights)[:, None],
+                "the weights are used as they are: no softmax or normalisation in Eq. 3":
+                    want / torch.zeros(batch_size, dtype=keys.dtype).index_add(0, rows, weights)[:, None]
+                    .masked_fill(torch.bincount(rows, minlength=batch_size)[:, None] == 0, 1.0),
+            })
+        lines.append(compare(got, want, name, hint or _PACKED_HINT))
+    lines.append("every sample gets the weighted sum of its own steps, in any order; one without steps gets zeros")
     return lines
 
 

@@ -1,15 +1,15 @@
-# Exercise 03.1: the pooling of Eq. 3, v_U = sum_j w_j * e_j, over the real behaviours only.
+# Exercise 03.1: the pooling of Eq. 3, v_U = sum_j w_j * e_j, over the real steps only, packed.
 import torch
 
-from din_tutorial.checks import check_masked_weighted_sum
+from din_tutorial.checks import check_packed_weighted_sum
 
 
-def masked_weighted_sum(weights, keys, mask):
-    """weights (batch, L), keys (batch, L, D), mask (batch, L) bool, True on real behaviours -> (batch, D)."""
+def packed_weighted_sum(weights, keys, rows, batch_size):
+    """weights (N,), keys (N, D), rows (N,) the sample of each real step -> (batch_size, D)."""
     ### BEGIN SOLUTION
-    w = torch.where(mask, weights, 0.0)  # padded steps weigh nothing, whatever they hold
-    return (w.unsqueeze(-1) * keys).sum(dim=1)  # (batch, D); torch.bmm(w.unsqueeze(1), keys).squeeze(1) too
+    weighted = weights.unsqueeze(1) * keys  # (N, D): w_j * e_j for every real step
+    return keys.new_zeros(batch_size, keys.shape[1]).index_add(0, rows, weighted)  # each step into its sample's row
     ### END SOLUTION
 
 
-check_masked_weighted_sum(masked_weighted_sum)
+check_packed_weighted_sum(packed_weighted_sum)
