@@ -112,3 +112,50 @@ def test_dense_feature_in_features_is_fine_but_not_as_a_table():
         DIN(**parts(features=[DenseFeature("price")],
                     history_features=[SequenceFeature("hist_item_id", 20, 1, pooling="concat", shared_with="price"), H[1]],
                     target_features=[SparseFeature("item_id", 20, 1), T[1]]))
+
+
+# ---- the presets are named for where they come from, and every one builds
+def test_presets_name_their_source_and_build():
+    from din_tutorial import settings as S
+
+    assert S.PAPER_MLP_PARAMS["dims"] == [200, 80]  # the paper's Alibaba network, section 6.1
+    assert S.OFFICIAL_CODE_MLP_PARAMS == {"dims": [80, 40], "dropout": 0.0, "activation": "sigmoid"}  # din/model.py
+    assert S.OFFICIAL_CODE_DICE_MLP_PARAMS["activation"] == "dice"  # din/model_dice.py: Dice in the head only
+    assert S.OFFICIAL_CODE_ATTENTION_MLP["activation"] == "sigmoid" and S.OFFICIAL_CODE_ATTENTION_MLP["use_softmax"]
+    assert S.OFFICIAL_MLP_PARAMS is S.PAPER_MLP_PARAMS and S.OFFICIAL_ATTENTION_MLP is S.DEFAULT_ATTENTION_MLP  # old names
+    default = DIN(**{**parts(), "mlp_params": None, "attention_mlp": None})
+    assert default.mlp_params["dims"] == [200, 80] and default.attention_params["dims"] == [80, 40]
+    official = DIN(**{**parts(), "mlp_params": S.OFFICIAL_CODE_MLP_PARAMS, "attention_mlp": S.OFFICIAL_CODE_ATTENTION_MLP})
+    assert official.attention[0].use_softmax
+    x = {"user_id": torch.tensor([1, 2]), "gender": torch.tensor([0, 1]), "item_id": torch.tensor([3, 4]),
+         "cate_id": torch.tensor([1, 2]), "hist_item_id": torch.tensor([[1, 2, -1], [5, -1, -1]]),
+         "hist_cate_id": torch.tensor([[1, 1, -1], [2, -1, -1]])}
+    assert official.eval()(x).shape == (2,)
+
+
+def test_every_ablation_variant_builds_a_din():
+    from din_tutorial.tuning import ABLATIONS, ablation_settings
+
+    for ablation, variants in ABLATIONS.items():
+        for label, overrides in variants.items():
+            model = DIN(**{**parts(), **ablation_settings(overrides)})
+            assert model.mlp_params["dims"] == [256, 128], (ablation, label)
+    assert ablation_settings(ABLATIONS["softmax"]["masked softmax"])["attention_mlp"]["use_softmax"] is True
+    assert ablation_settings(ABLATIONS["activation"]["Dice"])["attention_mlp"]["dims"] == [32, 16]  # merged, not replaced
+    assert ablation_settings()["attention_mlp"]["use_softmax"] is False  # the base is not modified by a merge
+
+
+def test_ablation_summary_is_a_paired_t_interval():
+    import pandas as pd
+    from scipy import stats
+
+    from din_tutorial.tuning import summarize_ablation
+
+    runs = pd.DataFrame({"variant": ["a"] * 3 + ["b"] * 3, "seed": [1, 2, 3] * 2,
+                         "test_gauc": [0.80, 0.82, 0.81, 0.83, 0.84, 0.85]})
+    table = summarize_ablation(runs)
+    assert list(table.index) == ["a", "b"] and (table["seeds"] == 3).all()
+    diff = [0.03, 0.02, 0.04]
+    half = stats.t.ppf(0.975, 2) * pd.Series(diff).std() / 3 ** 0.5
+    assert abs(table.loc["b", "diff"] - 0.03) < 1e-12 and abs(table.loc["b", "diff_low"] - (0.03 - half)) < 1e-12
+    assert table.loc["a", "diff"] == 0 and table.loc["a", "low"] < 0.81 < table.loc["a", "high"]
