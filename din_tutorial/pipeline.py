@@ -340,8 +340,8 @@ def _run(data, epochs, device, seed, out_dir, batch_size, max_len, export, draw,
         "auc": M.auc(test_labels, pop), "gauc": M.gauc(test_labels, pop, test["user_id"]),
     }
     din, base = results["models"]["DIN"], results["models"]["BaseModel"]
-    results["rela_impr_gauc_percent"] = M.rela_impr(din["gauc"], base["gauc"])
-    results["rela_impr_auc_percent"] = M.rela_impr(din["auc"], base["auc"])
+    for metric in ("gauc", "auc"):  # undefined (None) when the BaseModel is no better than chance, e.g. a tiny log
+        results[f"rela_impr_{metric}_percent"] = M.rela_impr(din[metric], base[metric]) if base[metric] > 0.5 else None
 
     din_model = trainers["DIN"].model
     if export:
@@ -368,8 +368,9 @@ def _run(data, epochs, device, seed, out_dir, batch_size, max_len, export, draw,
     if verbose:
         print()
         print(_format_table({k: v for k, v in results["models"].items()}))
-        print(f"RelaImpr of DIN over BaseModel: {results['rela_impr_gauc_percent']:.1f}% (GAUC), "
-              f"{results['rela_impr_auc_percent']:.1f}% (AUC)")
+        gain = {m: "n/a (BaseModel at chance)" if v is None else f"{v:.1f}%"
+                for m, v in (("GAUC", results["rela_impr_gauc_percent"]), ("AUC", results["rela_impr_auc_percent"]))}
+        print(f"RelaImpr of DIN over BaseModel: {gain['GAUC']} (GAUC), {gain['AUC']} (AUC)")
         if "onnx" in results and "max_abs_diff" in results["onnx"]:
             print(f"ONNX: {results['onnx']['path']} (max |ONNX - PyTorch| = {results['onnx']['max_abs_diff']:.1e} "
                   f"at {len(results['onnx']['shapes'])} shapes)")
