@@ -14,8 +14,11 @@ age group gets the same code in both datasets and in any subset of them:
 * ``user_id``, ``item_id``: the raw ids encoded to ``0..n-1`` in sorted order, over the users
   and movies that remain after the rating filter.
 
-``min_rating`` keeps only ratings at or above it as behaviours (``min_rating=4`` is the DIN
-paper's "4 and 5 are positive" for MovieLens); the default keeps every rating.
+``min_rating`` keeps only ratings at or above it as behaviours; the default keeps every rating.
+``min_rating=4`` keeps what the DIN paper labels positive on MovieLens-20M (section 6.1: ratings
+4 and 5; "the rest" are its negatives, which this loader drops: negatives are sampled later, as
+for Amazon). Both files here rate in whole stars; MovieLens-20M's half stars (0.5 to 5.0) would
+need a choice the paper does not state (it also calls the positives "above 3": 3.5?).
 
 Taught in notebooks/01_data_preparation.ipynb.
 """
