@@ -5,9 +5,7 @@ import torch
 
 from exercise_utils import assert_solution_passes, assert_stub_is_todo
 
-from din_tutorial.checks import ExerciseFailed, check_global_statistics, check_table_bytes
-
-STATE = {"sgd": 0, "momentum": 1, "adagrad": 1, "adam": 2}
+from din_tutorial.checks import ExerciseFailed, check_global_statistics, check_training_bytes
 
 
 @pytest.mark.parametrize("name", ["09_scaling_out_ex1", "09_scaling_out_ex2"])
@@ -15,52 +13,97 @@ def test_solution_passes_its_check(name):
     assert_solution_passes(name)
 
 
-# ---- 09.1 the bytes of a table in training
-def no_padding_row(v, d, opt):
-    return v * d * 4 * (2 + STATE[opt])
+# ---- 09.1 what a model holds in training
+def _nbytes(tensors):
+    return sum(t.numel() * t.element_size() for t in tensors)
 
 
-def weights_only(v, d, opt):
-    return (v + 1) * d * 4
+def _state(opt, keep_scalars=False):
+    return _nbytes(t for s in opt.state.values() for t in s.values()
+                   if torch.is_tensor(t) and (keep_scalars or t.dim() > 0))
 
 
-def no_gradient(v, d, opt):
-    return (v + 1) * d * 4 * (1 + STATE[opt])
+def from_state_dict(model, opt):  # buffers and a shared table's second name counted as weights
+    params = list(model.parameters())
+    return {"weights": _nbytes(model.state_dict().values()),
+            "gradients": _nbytes(p.grad for p in params if p.grad is not None), "optimizer state": _state(opt)}
 
 
-def bits(v, d, opt):
-    return (v + 1) * d * 32 * (2 + STATE[opt])
+def every_parameter_has_a_gradient(model, opt):
+    params = list(model.parameters())
+    return {"weights": _nbytes(params), "gradients": _nbytes(params), "optimizer state": _state(opt)}
 
 
-def float64(v, d, opt):
-    return (v + 1) * d * 8 * (2 + STATE[opt])
+def step_counter_counted(model, opt):
+    params = list(model.parameters())
+    return {"weights": _nbytes(params), "gradients": _nbytes(p.grad for p in params if p.grad is not None),
+            "optimizer state": _state(opt, keep_scalars=True)}
 
 
-def adam_one_copy(v, d, opt):
-    return (v + 1) * d * 4 * (2 + {"sgd": 0, "momentum": 1, "adagrad": 1, "adam": 1}[opt])
+def state_looked_for_in_the_model(model, opt):
+    params = list(model.parameters())
+    return {"weights": _nbytes(params), "gradients": _nbytes(p.grad for p in params if p.grad is not None),
+            "optimizer state": 0}
 
 
-def gigabytes(v, d, opt):
-    return (v + 1) * d * 4 * (2 + STATE[opt]) / 1e9
+def state_predicted_from_the_optimiser_type(model, opt):  # Adam: two moments, even before its first step
+    params = list(model.parameters())
+    group = opt.param_groups[0]
+    if isinstance(opt, torch.optim.Adam):
+        copies = 3 if group["amsgrad"] else 2
+    elif isinstance(opt, torch.optim.SGD):
+        copies = 1 if group["momentum"] else 0
+    else:
+        copies = 1
+    return {"weights": _nbytes(params), "gradients": _nbytes(p.grad for p in params if p.grad is not None),
+            "optimizer state": copies * _nbytes(params)}
 
 
-def as_text(v, d, opt):
-    return f"{(v + 1) * d * 4 * (2 + STATE[opt])} bytes"
+def only_dot_weight(model, opt):
+    params = list(model.parameters())
+    return {"weights": _nbytes(m.weight for m in model.modules() if isinstance(getattr(m, "weight", None), torch.Tensor)),
+            "gradients": _nbytes(p.grad for p in params if p.grad is not None), "optimizer state": _state(opt)}
+
+
+def megabytes(model, opt):
+    params = list(model.parameters())
+    return {"weights": _nbytes(params) / 2**20, "gradients": 0, "optimizer state": 0}
+
+
+def a_tuple(model, opt):
+    return (0, 0, 0)
 
 
 @pytest.mark.parametrize("wrong, words", [
-    (no_padding_row, "one row more than the vocabulary"),
-    (weights_only, "more than the weights"),
-    (no_gradient, "gradient is a full table"),
-    (bits, "bytes, not bits"),
-    (float64, "4 bytes each, not 8"),
-    (adam_one_copy, "which state tensors"),
-    (gigabytes, "not MB or GB"),
-    (as_text, "as an int"),
+    (from_state_dict, "buffers"),
+    (every_parameter_has_a_gradient, "not every parameter holds a gradient"),
+    (step_counter_counted, "0-d tensors"),
+    (state_looked_for_in_the_model, "dict of its own"),
+    (state_predicted_from_the_optimiser_type, "lazily"),
+    (only_dot_weight, "biases"),
+    (megabytes, "not MB"),
+    (a_tuple, "a dict with the keys"),
 ])
-def test_table_bytes_check_rejects_typical_mistakes(wrong, words):
+def test_training_bytes_check_rejects_typical_mistakes(wrong, words):
     with pytest.raises(ExerciseFailed, match=words):
-        check_table_bytes(wrong)
+        check_training_bytes(wrong)
+
+
+def test_training_bytes_reference_matches_the_arithmetic():
+    """The reference's count is the notebook's arithmetic: a table of V ids holds (V + 1) x dim x 4 bytes,
+    and Adam keeps two table-sized moments, SGD with momentum one, plain SGD none."""
+    from din_tutorial.checks.scaling_checks import _reference_bytes
+    from din_tutorial.features import PAD_ID
+    from din_tutorial.layers.embedding import PaddedEmbedding
+
+    for opt_fn, copies in ((lambda p: torch.optim.SGD(p, lr=0.1), 0), (lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), 1),
+                           (lambda p: torch.optim.Adam(p, lr=0.1), 2)):
+        table = PaddedEmbedding(12, 3)
+        opt = opt_fn(table.parameters())
+        table(torch.tensor([0, 11, PAD_ID])).square().sum().backward()
+        opt.step()
+        got = _reference_bytes(table, opt)
+        assert got == {"weights": 13 * 3 * 4, "gradients": 13 * 3 * 4, "optimizer state": copies * 13 * 3 * 4}
 
 
 # ---- 09.2 per-rank sums -> global statistics
@@ -113,14 +156,6 @@ def test_statistics_check_rejects_typical_mistakes(wrong, words):
         check_global_statistics(wrong)
 
 
-def test_measured_reference_is_what_torch_allocates():
-    """The check's 'measured' cases read real tensors: Adam keeps two table-sized states, SGD none."""
-    from din_tutorial.checks.scaling_checks import _by_sizes, _measured_bytes
-
-    for opt in STATE:
-        assert _measured_bytes(12, 3, opt) == _by_sizes(12, 3, opt) == 13 * 3 * 4 * (2 + STATE[opt])
-
-
-@pytest.mark.parametrize("check", [check_table_bytes, check_global_statistics])
+@pytest.mark.parametrize("check", [check_training_bytes, check_global_statistics])
 def test_stub_is_todo(check, capsys):
     assert_stub_is_todo(check, capsys)

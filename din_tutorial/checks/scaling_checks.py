@@ -3,11 +3,11 @@
 Each ``check_*`` runs the learner's answer against an independent reference, prints what
 matched and, on a mismatch, raises ExerciseFailed with a hint (never the answer).
 
-* 09.1 ``check_table_bytes(table_training_bytes)``: the bytes one float32 embedding table of the
-  package holds while it trains (weight, gradient, optimiser state). The small cases are
-  *measured*: a real ``PaddedEmbedding`` takes one training step with a real torch optimiser and
-  the bytes of its tensors are added up; the large ones (a 10M-item table) are compared with
-  the same count made from sizes alone.
+* 09.1 ``check_training_bytes(training_bytes)``: what a model holds in training, measured on the
+  live objects after a step: the bytes of its weights, of the gradients that exist, and of the
+  optimiser's state (0-d tensors such as Adam's step counter aside). Tried on small models with
+  SGD, SGD with momentum, Adagrad, Adam and AMSGrad, a parameter the loss does not reach, a table
+  shared by two features, an optimiser before its first step, and the seed's DIN.
 * 09.2 ``check_global_statistics(global_statistics)``: per-rank ``(sum, sum of squares, count)``
   combined into the mean and variance of the whole batch (what the all-reduce of synchronised
   Dice computes), compared with the statistics of the concatenated batch.
@@ -18,114 +18,199 @@ import numpy as np
 
 from ._core import ExerciseFailed, compare, exercise
 
-__all__: list[str] = ["OPTIMIZERS", "check_table_bytes", "check_global_statistics"]
+__all__: list[str] = ["check_training_bytes", "check_global_statistics"]
 
-#: The optimisers of exercise 09.1, as torch builds them ("momentum" is SGD with momentum 0.9).
-OPTIMIZERS = ("sgd", "momentum", "adagrad", "adam")
+#: The keys of exercise 09.1's answer.
+PARTS = ("weights", "gradients", "optimizer state")
 
 
 # ---------------------------------------------------------------------------- 09.1
-def _optimizer(name: str, params):
-    import torch
-
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=0.1)
-    if name == "momentum":
-        return torch.optim.SGD(params, lr=0.1, momentum=0.9)
-    if name == "adagrad":
-        return torch.optim.Adagrad(params, lr=0.1)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=0.1)
-    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
-
-
-def _measured_bytes(vocab_size: int, embed_dim: int, optimizer: str) -> int:
-    """Bytes of a real table after one training step: weight, its gradient, the optimiser's tensors (not 0-d ones)."""
-    import torch
-
-    from ..features import PAD_ID
-    from ..layers.embedding import PaddedEmbedding
-
-    torch.manual_seed(0)
-    table = PaddedEmbedding(vocab_size, embed_dim)
-    opt = _optimizer(optimizer, table.parameters())
-    ids = torch.tensor([0, vocab_size - 1, PAD_ID])
-    table(ids).square().sum().backward()
-    opt.step()
-    w = table.weight
-    tensors = [w, w.grad] + [t for t in opt.state[w].values() if torch.is_tensor(t) and t.dim() > 0]
+def _tensor_bytes(tensors) -> int:
     return int(sum(t.numel() * t.element_size() for t in tensors))
 
 
-def _copies(optimizer: str) -> int:
-    return {"sgd": 2, "momentum": 3, "adagrad": 3, "adam": 4}[optimizer]
+def _reference_bytes(model, optimizer) -> dict:
+    """An independent count: walk the optimiser's parameter groups (not the model) and its state."""
+    import torch
+
+    seen, params = set(), []
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if id(p) not in seen:
+                seen.add(id(p))
+                params.append(p)
+    for p in model.parameters():  # parameters the optimiser does not train still hold memory
+        if id(p) not in seen:
+            seen.add(id(p))
+            params.append(p)
+    state = [t for s in optimizer.state.values() for t in s.values() if torch.is_tensor(t) and t.dim() > 0]
+    return {"weights": _tensor_bytes(params),
+            "gradients": _tensor_bytes(p.grad for p in params if p.grad is not None),
+            "optimizer state": _tensor_bytes(state)}
 
 
-def _by_sizes(vocab_size: int, embed_dim: int, optimizer: str) -> int:
-    return (vocab_size + 1) * embed_dim * 4 * _copies(optimizer)
+class _Toy:
+    """Small models for the cases (built lazily: torch is imported by the check, not at import time)."""
+
+    @staticmethod
+    def table_and_head(vocab=50, dim=4, unused=False, shared=False):
+        import torch
+        from torch import nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.items = nn.Embedding(vocab + 1, dim)
+                self.head = nn.Linear(2 * dim, 1)
+                if shared:  # a history feature that looks up the item table: one Parameter, two names
+                    self.history = self.items
+                if unused:  # a layer the forward pass never calls: no gradient reaches it
+                    self.spare = nn.Linear(dim, 3)
+
+            def forward(self, ids):
+                return self.head(torch.cat([self.items(ids), self.items(ids.flip(0))], dim=1)).squeeze(1)
+
+        return Net()
 
 
-def _diagnose(fn, got: float, vocab_size: int, embed_dim: int, optimizer: str) -> str:
-    """The likely mistake behind a wrong count, recognised from the sizes (and ``fn`` on plain SGD)."""
-    rows, want = vocab_size + 1, _by_sizes(vocab_size, embed_dim, optimizer)
-    copies = _copies(optimizer)
-    if got == vocab_size * embed_dim * 4 * copies:
-        return ("count every row of the table: the package's tables have one row more than the vocabulary "
-                "(look at the shapes printed above)")
-    if got in (rows * embed_dim * 4, vocab_size * embed_dim * 4):
-        return "training holds more than the weights: what does backward() write, and what does the optimiser keep?"
-    try:  # plain SGD keeps no state: a count of one table there means the gradient was left out
-        sgd_tables = fn(vocab_size, embed_dim, "sgd") / (rows * embed_dim * 4)
-    except Exception:
-        sgd_tables = None
-    if got in (rows * embed_dim * 4 * (copies - 1), vocab_size * embed_dim * 4 * (copies - 1)) and sgd_tables != 2:
-        return ("a dense embedding's gradient is a full table too (every row, even rows the batch did not touch), "
-                "and it is alive when the optimiser steps")
-    if got * 8 == want or got == want * 8:
-        return "bytes, not bits: a float32 is 4 bytes"
-    if got == want * 2:
-        return "float32 values take 4 bytes each, not 8"
-    if want and got and got % (rows * embed_dim * 4) == 0:
-        n = int(got // (rows * embed_dim * 4))
-        return (f"you counted {n} table-sized tensors for {optimizer!r}: look at which state tensors torch's "
-                f"optimiser keeps per parameter (optimizer.state[param].keys() after one step), scalars aside")
-    return "add up weight, gradient and optimiser state, each a tensor the size of the table, 4 bytes per value"
+def _optimizer(name: str, params):
+    import torch
+
+    return {"sgd": lambda: torch.optim.SGD(params, lr=0.1),
+            "momentum": lambda: torch.optim.SGD(params, lr=0.1, momentum=0.9),
+            "adagrad": lambda: torch.optim.Adagrad(params, lr=0.1),
+            "adam": lambda: torch.optim.Adam(params, lr=0.01),
+            "amsgrad": lambda: torch.optim.Adam(params, lr=0.01, amsgrad=True)}[name]()
 
 
-def _cases():
-    measured = [(10, 4, "adam"), (1, 1, "sgd"), (7, 3, "adagrad"), (5, 16, "momentum"), (300, 8, "adam"),
-                (2, 5, "sgd")]
-    by_size = [(63_001, 16, "adam"), (10_000_000, 64, "adam"), (10_000_000, 64, "sgd"), (192_403, 16, "adagrad")]
-    return measured, by_size
+def _training_cases():
+    """(description, model, optimizer) after the steps each case names."""
+    import torch
+
+    cases = []
+    ids = torch.tensor([0, 3, 7, 11])
+    for name in ("sgd", "momentum", "adagrad", "adam", "amsgrad"):
+        torch.manual_seed(0)
+        model = _Toy.table_and_head()
+        opt = _optimizer(name, model.parameters())
+        model(ids).square().mean().backward()
+        opt.step()
+        cases.append((f"a table and a head, one {name} step", model, opt))
+    torch.manual_seed(0)
+    model = _Toy.table_and_head(unused=True)
+    opt = _optimizer("adam", model.parameters())
+    model(ids).square().mean().backward()
+    opt.step()
+    cases.append(("a layer the loss never reaches, one adam step", model, opt))
+    torch.manual_seed(0)
+    model = _Toy.table_and_head(shared=True)
+    opt = _optimizer("adam", model.parameters())
+    model(ids).square().mean().backward()
+    opt.step()
+    cases.append(("a table shared by two features, one adam step", model, opt))
+    torch.manual_seed(0)
+    model = _Toy.table_and_head()
+    opt = _optimizer("adam", model.parameters())
+    cases.append(("an adam optimiser before any backward() or step()", model, opt))
+    torch.manual_seed(0)
+    model = _Toy.table_and_head(vocab=200, dim=8)
+    opt = _optimizer("adam", model.parameters())
+    for _ in range(2):
+        opt.zero_grad(set_to_none=True)
+        model(ids).square().mean().backward()
+        opt.step()
+    opt.zero_grad(set_to_none=True)
+    cases.append(("after two adam steps and zero_grad(set_to_none=True)", model, opt))
+    cases.append(_seed_din_case())
+    return cases
 
 
-@exercise("Exercise 09.1: the bytes of an embedding table in training")
-def check_table_bytes(table_training_bytes) -> list[str]:
-    """``table_training_bytes(vocab_size, embed_dim, optimizer)`` returns the bytes (an integer) that one
-    float32 table of the package holds while it trains: weight, gradient and optimiser state.
+def _seed_din_case():
+    import torch
 
-    ``optimizer`` is one of ``OPTIMIZERS``; 0-d scalars (Adam's step counter) are not counted. Six
-    small cases are measured on real tensors after one optimiser step; four large ones (up to a
-    10M-item table) are compared with the same count from the sizes."""
-    measured, by_size = _cases()
+    from ..pipeline import build_model
+
+    torch.manual_seed(0)
+    vocab = {"user_id": 30, "item_id": 40, "cate_id": 6, "gender": 3, "age": 7, "occupation": 21, "zip": 9}
+    din = build_model("din", vocab)
+    opt = torch.optim.Adam(din.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(1)
+    n, L = 16, 5
+    x = {"user_id": torch.randint(0, 30, (n,), generator=g), "item_id": torch.randint(0, 40, (n,), generator=g),
+         "cate_id": torch.randint(0, 6, (n,), generator=g), "hist_item_id": torch.randint(0, 40, (n, L), generator=g),
+         "hist_cate_id": torch.randint(0, 6, (n, L), generator=g)}
+    for c in ("gender", "age", "occupation", "zip"):
+        x[c] = torch.randint(0, vocab[c], (n,), generator=g)
+    din.train()
+    y = torch.randint(0, 2, (n,), generator=g).float()
+    torch.nn.functional.binary_cross_entropy(din(x), y).backward()
+    opt.step()
+    return "the seed's DIN (small vocabularies), one adam step", din, opt
+
+
+def _bytes_hint(model, optimizer, part: str, got: int, want: int) -> str:
+    """The likely mistake behind a wrong count of ``part``, recognised by recomputing the usual wrong answers."""
+    import torch
+
+    params = list(model.parameters())
+    if part == "weights":
+        named = _tensor_bytes(m.weight for m in model.modules() if isinstance(getattr(m, "weight", None), torch.Tensor))
+        if got == _tensor_bytes(model.state_dict().values()) and got != want:
+            return ("a state_dict also holds buffers (Dice's running statistics are not weights), and a shared table "
+                    "under each of its names: count the parameters, each once")
+        if got > want:
+            return "a Parameter shared by two features (or two modules) is one tensor in memory: count it once"
+        if got == named:
+            return "a model's weights are all of its parameters, biases and Dice's alphas included, not only the .weight's"
+        return "every parameter of the model, once each, at its element size"
+    if part == "gradients":
+        if got == _tensor_bytes(params):
+            return ("not every parameter holds a gradient: backward() writes one only where the loss reaches, and "
+                    "zero_grad(set_to_none=True) removes them")
+        return "count the gradient tensors that exist now, each at its size in bytes"
+    everything = _tensor_bytes(t for s in optimizer.state.values() for t in s.values() if torch.is_tensor(t))
+    if got == everything and got != want:
+        return "leave out 0-d tensors (Adam keeps its step counter as one): they are not per-value state"
+    if got == 0 and want > 0:
+        return ("the optimiser keeps its state per parameter, in a dict of its own, not in the model: look at "
+                "what an optimiser object holds after a step")
+    if got > want:
+        return ("an optimiser creates its state lazily, at a step, and only for parameters that had a gradient "
+                "then (plain SGD never does): count what it holds now, not what it would hold")
+    return "add up every per-value tensor the optimiser keeps, for every parameter it trains"
+
+
+@exercise("Exercise 09.1: what a model holds in training")
+def check_training_bytes(training_bytes) -> list[str]:
+    """``training_bytes(model, optimizer)`` returns a dict with the keys ``"weights"``, ``"gradients"`` and
+    ``"optimizer state"``: the bytes (integers) of the model's parameters (each once), of the gradients
+    they hold now, and of the tensors the optimiser keeps in its state, 0-d ones aside.
+
+    Ten cases: a table and a head after one step of SGD, SGD with momentum, Adagrad, Adam and AMSGrad;
+    a layer that no gradient reaches; a table shared by two features; Adam before its first step;
+    gradients set to None; the seed's DIN after one Adam step. The reference walks the optimiser's
+    parameter groups and state; the cases are built fresh for each call, so the answer cannot change them."""
     lines = []
-    for kind, cases in (("measured", measured), ("by size", by_size)):
-        for vocab, dim, opt in cases:
-            want = _measured_bytes(vocab, dim, opt) if kind == "measured" else _by_sizes(vocab, dim, opt)
-            got = table_training_bytes(vocab, dim, opt)
-            what = f"vocab_size={vocab:,}, embed_dim={dim}, optimizer={opt!r}"
-            if isinstance(got, bool) or not isinstance(got, (int, float, np.integer, np.floating)):
-                raise ExerciseFailed(f"{what}: got a {type(got).__name__}. Hint: return the number of bytes as an int")
-            if float(got) != int(got):
-                raise ExerciseFailed(f"{what}: got {got}, not a whole number. Hint: bytes count whole values; "
-                                     f"return bytes, not MB or GB")
-            if int(got) != want:
-                raise ExerciseFailed(f"{what}: got {int(got):,} bytes, expected {want:,}. "
-                                     f"Hint: {_diagnose(table_training_bytes, int(got), vocab, dim, opt)}")
-            lines.append(f"{what}: {want:,} bytes ({kind})")
-    lines.append("a 10M-item table of dim 64 trained with Adam: "
-                 f"{_by_sizes(10_000_000, 64, 'adam') / 2**30:.1f} GiB, with plain SGD "
-                 f"{_by_sizes(10_000_000, 64, 'sgd') / 2**30:.1f} GiB")
+    for what, model, opt in _training_cases():
+        want = _reference_bytes(model, opt)
+        got = training_bytes(model, opt)
+        if not isinstance(got, dict):
+            raise ExerciseFailed(f"{what}: got a {type(got).__name__}. Hint: return a dict with the keys {list(PARTS)}")
+        if set(got) != set(PARTS):
+            raise ExerciseFailed(f"{what}: keys {sorted(got)}. Hint: return exactly the keys {list(PARTS)}")
+        for part in PARTS:
+            value = got[part]
+            if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+                value = value.item()
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise ExerciseFailed(f"{what}: {part!r} is a {type(value).__name__}. Hint: each value is a number "
+                                     f"of bytes (an int)")
+            if float(value) != int(value):
+                raise ExerciseFailed(f"{what}: {part!r} = {value}, not a whole number. Hint: count bytes, not MB")
+            if int(value) != want[part]:
+                raise ExerciseFailed(f"{what}: {part!r} = {int(value):,} bytes, expected {want[part]:,}. "
+                                     f"Hint: {_bytes_hint(model, opt, part, int(value), want[part])}")
+        lines.append(f"{what}: " + ", ".join(f"{k} {want[k]:,} B" for k in PARTS))
     return lines
 
 
