@@ -244,7 +244,10 @@ def tie_key(users, items) -> np.ndarray:
     the test target) is not decided by the id: ids follow popularity and age in real logs
     (a catalogue numbered in order of arrival), and ordering ties by id would make the
     targets systematically the newer, rarer items. It depends on the values only, so the
-    samples stay independent of the log's row order. Taught in notebooks/01_data_preparation.ipynb.
+    samples stay independent of the log's row order. For one user, XOR with a constant and
+    ``splitmix64`` are both bijections of 64-bit integers, so two distinct items of a user never
+    get the same key: the order of a user's ties is total, with nothing left to break.
+    Taught in notebooks/01_data_preparation.ipynb.
     """
     return splitmix64(splitmix64(users) ^ np.asarray(items).astype(np.uint64))
 
@@ -310,7 +313,7 @@ def sort_log(data: pd.DataFrame, user_col: str = "user_id", item_col: str = "ite
     """Validate a log and sort it by (user, time, ``tie_key``): the order both paths share.
 
     Equal times are common (Amazon's review times are whole days). Ordering them by
-    ``tie_key(user, item)`` (a fixed hash, then the item id should two hashes ever collide)
+    ``tie_key(user, item)`` (a fixed hash; two items of one user never share a key)
     makes the samples a function of the log's values, not of its rows' order, without
     letting the item id choose which tied behaviour is the validation or test target; rows
     equal in user, time and item give equal samples whatever their order. Each item
@@ -340,9 +343,10 @@ def sort_log(data: pd.DataFrame, user_col: str = "user_id", item_col: str = "ite
             )
         attr_of_item[c] = table
 
-    # Sort by (user, time, tie key, item): a rule of the values, not of the rows' order (ties are
-    # common: Amazon's review times are whole days), and not of the item id (see tie_key).
-    order = np.lexsort((items, tie_key(users, items), times, users))
+    # Sort by (user, time, tie key): a rule of the values, not of the rows' order (ties are common:
+    # Amazon's review times are whole days), and not of the item id (see tie_key). Within a user the
+    # key is a bijection of the item, so equal keys mean equal rows (user, time, item).
+    order = np.lexsort((tie_key(users, items), times, users))
     users, items, times = users[order], items[order], times[order]
     attrs = {c: a[order] for c, a in attrs.items()}
     starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])

@@ -194,6 +194,8 @@ def test_tie_key_is_splitmix64_of_user_and_item():
     users, items = np.array([0, 0, 7, 2**40]), np.array([3, 4, 3, 2**33])
     want = [int(splitmix64(int(splitmix64(int(u))) ^ int(i))) for u, i in zip(users, items)]
     assert tie_key(users, items).tolist() == want and tie_key(users, items).dtype == np.uint64
+    # one user's items never share a key (both mixes are bijections), so the order of ties is total
+    assert np.unique(tie_key(np.full(100_000, 5), np.arange(100_000))).size == 100_000
 
 
 def popular_against_rare_ties(n_users=2000, seed=0):

@@ -84,13 +84,13 @@ def sort_log(frame: pd.DataFrame) -> pd.DataFrame:
     """Sort a log by user, then time, with a fresh 0..n-1 index: the order the samples use.
 
     Equal times of a user are ordered by ``din_tutorial.data.tie_key(user, item)`` (a fixed
-    hash, not the item id: see its docstring), then by item id, as ``generate_seq_feature``
-    orders them, so a loaded frame reads in the order its samples are cut.
+    hash, not the item id: see its docstring), as ``generate_seq_feature`` orders them, so a
+    loaded frame reads in the order its samples are cut.
     """
     from ..data import tie_key
 
     users, items = frame["user_id"].to_numpy(), frame["item_id"].to_numpy()
-    order = np.lexsort((items, tie_key(users, items), frame["timestamp"].to_numpy(), users))
+    order = np.lexsort((tie_key(users, items), frame["timestamp"].to_numpy(), users))
     return frame.iloc[order].reset_index(drop=True)
 
 
