@@ -73,16 +73,25 @@ def test_reference_rule_is_what_the_trainer_does():
 
 
 @pytest.mark.parametrize("wrong, words", [
-    (lambda a, p: tuple(v + 1 for v in _rule(a, p)), "counted from 0"),
-    (lambda a, p: (_rule(a, p)[0], _rule(a, p)[1] + 1), "one too late"),
-    (lambda a, p: (_rule(a, p)[0], _rule(a, p)[1] - 1), "one too early"),
-    (lambda a, p: _rule(a, p, better=lambda x, y: x >= y), "equal to the best"),
-    (lambda a, p: _rule(a, p, against_last=True), "BEST AUC so far"),
-    (lambda a, p: _rule(a, p)[0], "two integers"),
+    (lambda a, p, d: tuple(v + 1 for v in _rule(a, p, min_delta=d)), "counted from 0"),
+    (lambda a, p, d: (_rule(a, p, min_delta=d)[0], _rule(a, p, min_delta=d)[1] + 1), "one too late"),
+    (lambda a, p, d: (_rule(a, p, min_delta=d)[0], _rule(a, p, min_delta=d)[1] - 1), "one too early"),
+    (lambda a, p, d: _rule(a, p, better=lambda x, y: x >= y, min_delta=d), "equal to the best"),
+    (lambda a, p, d: _rule(a, p, against_last=True, min_delta=d), "BEST AUC so far"),
+    (lambda a, p, d: _rule(a, p), "ignored min_delta"),
+    (lambda a, p, d: _rule(a, p, min_delta=d, creep=True), "must not move the best"),
+    (lambda a, p, d: _rule(a, p, min_delta=d)[0], "two integers"),
 ])
 def test_early_stopping_check_rejects_typical_mistakes(wrong, words):
     with pytest.raises(ExerciseFailed, match=words):
         check_early_stopping(wrong)
+
+
+def test_min_delta_cases_differ_from_the_plain_rule():
+    from din_tutorial.checks.training_checks import _CASES
+
+    assert any(d > 0 and _rule(a, p, min_delta=d) != _rule(a, p) for a, p, d in _CASES)
+    assert any(d > 0 and _rule(a, p, min_delta=d) != _rule(a, p, min_delta=d, creep=True) for a, p, d in _CASES)
 
 
 @pytest.mark.parametrize("check", [check_training_step, check_early_stopping])

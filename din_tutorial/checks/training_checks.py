@@ -7,7 +7,8 @@ matched and, on a mismatch, raises ExerciseFailed with a hint (never the answer)
   mini-batch aware regularisation switched on (``mba_reg > 0``), compared weight by weight with
   :meth:`din_tutorial.training.CTRTrainer.train_one_epoch` on the same batch.
 * 05.2 ``check_early_stopping(early_stop)``: the best epoch and the epoch training stops, for a
-  list of validation AUCs and a patience, compared with what :class:`CTRTrainer` does.
+  list of validation AUCs, a patience and a ``min_delta`` (the smallest gain that counts as an
+  improvement); with ``min_delta=0`` compared with what :class:`CTRTrainer` does.
 """
 from __future__ import annotations
 
@@ -224,12 +225,15 @@ def _trainer_stops(val_aucs, patience: int) -> tuple[int, int]:
     return int(trainer.best_epoch), int(trainer.history[-1]["epoch"])
 
 
-def _rule(val_aucs, patience, better=lambda a, b: a > b, against_last=False):
+def _rule(val_aucs, patience, better=lambda a, b: a > b, against_last=False, min_delta=0.0, creep=False):
+    """The reference rule. ``creep=True`` is a typical mistake: a gain below ``min_delta`` still moves the best."""
     best, best_epoch, ref, stale = -math.inf, 0, -math.inf, 0
     for epoch, auc in enumerate(val_aucs):
-        if better(auc, ref):
+        if better(auc, ref + min_delta) or (best == -math.inf and better(auc, ref)):
             best, best_epoch, stale = auc, epoch, 0
         else:
+            if creep and auc > best:
+                best, best_epoch = auc, epoch
             stale += 1
             if stale >= patience:
                 return best_epoch, epoch
@@ -237,13 +241,17 @@ def _rule(val_aucs, patience, better=lambda a, b: a > b, against_last=False):
     return best_epoch, len(val_aucs) - 1
 
 
+# (val_aucs, patience, min_delta): min_delta 0 is CTRTrainer's own rule; the gaps are never within 1e-9 of min_delta
 _CASES = [
-    ([0.70, 0.75, 0.74, 0.75, 0.73, 0.76], 2),  # an equal AUC is no improvement
-    ([0.60, 0.65, 0.70, 0.72, 0.73], 2),  # always improving: trains to the end
-    ([0.80, 0.78, 0.79, 0.77, 0.81, 0.82], 3),  # the previous epoch is not the best one
-    ([0.70, 0.69, 0.71], 1),  # patience 1: the first worse epoch stops
-    ([0.75, 0.76, 0.74, 0.76, 0.70, 0.71, 0.72, 0.73], 3),
-    ([0.55], 2),  # one epoch
+    ([0.70, 0.75, 0.74, 0.75, 0.73, 0.76], 2, 0.0),  # an equal AUC is no improvement
+    ([0.60, 0.65, 0.70, 0.72, 0.73], 2, 0.0),  # always improving: trains to the end
+    ([0.80, 0.78, 0.79, 0.77, 0.81, 0.82], 3, 0.0),  # the previous epoch is not the best one
+    ([0.70, 0.69, 0.71], 1, 0.0),  # patience 1: the first worse epoch stops
+    ([0.55], 2, 0.0),  # one epoch
+    ([0.700, 0.712, 0.716, 0.719, 0.722, 0.730], 2, 0.01),  # gains below min_delta do not count
+    ([0.700, 0.705, 0.709, 0.7095, 0.716, 0.740], 3, 0.01),  # creeping gains: the best stays at epoch 0
+    ([0.650, 0.680, 0.684, 0.700, 0.703, 0.706, 0.707], 2, 0.01),
+    ([0.60, 0.62, 0.63, 0.645, 0.66], 1, 0.005),  # every gain above min_delta: trains to the end
 ]
 
 
@@ -257,38 +265,46 @@ def _as_pair(out, case) -> tuple[int, int]:
         raise ExerciseFailed(f"for {case} you returned {out!r}. Hint: return two integers (epoch numbers)") from None
 
 
-@exercise("Exercise 05.2: the early-stopping rule")
+@exercise("Exercise 05.2: the early-stopping rule, with min_delta")
 def check_early_stopping(early_stop) -> list[str]:
-    """``early_stop(val_aucs, patience)`` returns ``(best_epoch, stop_epoch)``, epochs counted from 0, where
-    ``stop_epoch`` is the last epoch that is trained. Compared with what ``CTRTrainer.fit`` does."""
-    wants = [_trainer_stops(aucs, patience) for aucs, patience in _CASES]
-    gots = [_as_pair(early_stop(list(aucs), patience), f"val_aucs={aucs}, patience={patience}")
-            for aucs, patience in _CASES]
+    """``early_stop(val_aucs, patience, min_delta)`` returns ``(best_epoch, stop_epoch)``, epochs counted from 0,
+    where ``stop_epoch`` is the last epoch that is trained and an epoch improves only if its AUC beats the best
+    so far by more than ``min_delta``. With ``min_delta=0`` compared with what ``CTRTrainer.fit`` does."""
+    wants = [_trainer_stops(a, p) if d == 0.0 else _rule(a, p, min_delta=d) for a, p, d in _CASES]
+    gots = [_as_pair(early_stop(list(a), p, d), f"val_aucs={a}, patience={p}, min_delta={d}") for a, p, d in _CASES]
     if gots == wants:
-        return [f"{aucs}, patience {p}: best epoch {w[0]}, stops after epoch {w[1]}"
-                for (aucs, p), w in zip(_CASES, wants)] + ["the same decisions as CTRTrainer.fit on every case"]
+        return [f"{a}, patience {p}, min_delta {d}: best epoch {w[0]}, stops after epoch {w[1]}"
+                for (a, p, d), w in zip(_CASES, wants)] + [
+                    "min_delta 0: the same decisions as CTRTrainer.fit; min_delta > 0: small gains did not count"]
     i = next(i for i, (g, w) in enumerate(zip(gots, wants)) if g != w)
-    aucs, patience = _CASES[i]
-    case = f"val_aucs={aucs}, patience={patience}: you returned {gots[i]}, which is not what CTRTrainer does"
+    aucs, patience, delta = _CASES[i]
+    case = (f"val_aucs={aucs}, patience={patience}, min_delta={delta}: you returned {gots[i]}, which is not what "
+            f"the rule gives")
     variants = [
-        (lambda a, p, w: (w[0] + 1, w[1] + 1),
+        (lambda a, p, d, w: (w[0] + 1, w[1] + 1),
          "off by one: epochs are counted from 0, like Python's indices"),
-        (lambda a, p, w: (w[0], w[1] + 1),
+        (lambda a, p, d, w: (w[0], w[1] + 1),
          "the stop epoch is one too late: training stops AT the epoch where the count of epochs without "
          "improvement reaches the patience"),
-        (lambda a, p, w: (w[0], w[1] - 1),
+        (lambda a, p, d, w: (w[0], w[1] - 1),
          "the stop epoch is one too early: an epoch without improvement counts 1, and training stops when "
          "the count reaches the patience (so patience 2 allows two such epochs)"),
-        (lambda a, p, w: _rule(a, p, better=lambda x, y: x >= y),
-         "an AUC equal to the best so far is no improvement: only a strictly better AUC resets the count"),
-        (lambda a, p, w: _rule(a, p, against_last=True),
+        (lambda a, p, d, w: _rule(a, p, better=lambda x, y: x >= y, min_delta=d),
+         "an AUC equal to the best so far (plus min_delta) is no improvement: only a strictly larger one resets "
+         "the count"),
+        (lambda a, p, d, w: _rule(a, p, against_last=True, min_delta=d),
          "you compared each epoch with the previous epoch; compare it with the BEST AUC so far"),
+        (lambda a, p, d, w: _rule(a, p),
+         "you ignored min_delta: with min_delta > 0 a gain counts only if it is larger than min_delta"),
+        (lambda a, p, d, w: _rule(a, p, min_delta=d, creep=True),
+         "a gain smaller than min_delta is no improvement, so it must not move the best AUC either (otherwise "
+         "several small gains in a row never count, however much they add up to)"),
     ]
     for variant, hint in variants:
-        if all(g == variant(a, p, w) for g, (a, p), w in zip(gots, _CASES, wants)):
+        if all(g == variant(a, p, d, w) for g, (a, p, d), w in zip(gots, _CASES, wants)):
             raise ExerciseFailed(f"{case}. Hint: {hint}")
     if gots[i][0] != wants[i][0]:
-        raise ExerciseFailed(f"{case}. Hint: the best epoch is the one with the highest AUC seen before training "
-                             f"stopped (the first one if several tie)")
+        raise ExerciseFailed(f"{case}. Hint: the best epoch is the last epoch that counted as an improvement "
+                             f"(the weights a trainer keeps)")
     raise ExerciseFailed(f"{case}. Hint: count the epochs since the last improvement; stop when the count "
                          f"reaches the patience; if it never does, the last epoch is the stop epoch")
