@@ -108,7 +108,14 @@ def counts_history_twice(features, targets, histories):
     return sum(f.embed_dim for f in features) + 2 * sum(f.embed_dim for f in targets) + sum(h.embed_dim for h in histories)
 
 
+def builds_a_model(features, targets, histories):
+    from din_tutorial import DIN
+
+    return DIN(features=features, history_features=histories, target_features=targets).mlp.layers[0][0].in_features
+
+
 @pytest.mark.parametrize("wrong, words", [
+    (builds_a_model, "from the feature specs"),
     (forgets_history, "attention-pooled history"),
     (assumes_16, "mixed"),
     (skips_dense, "DenseFeature"),
@@ -122,3 +129,12 @@ def test_width_check_rejects_typical_mistakes(wrong, words):
 @pytest.mark.parametrize("check", [check_brand_features, check_mlp_input_width])
 def test_stub_is_todo_and_returns_false(check, capsys):
     assert_stub_is_todo(check, capsys)
+
+
+def test_width_check_restores_model_building():
+    """The check refuses models only while the learner's function runs."""
+    from din_tutorial.pipeline import build_model
+
+    with pytest.raises(ExerciseFailed):
+        check_mlp_input_width(builds_a_model)
+    assert build_model("din", {"user_id": 5, "item_id": 9, "cate_id": 3}).mlp.layers[0][0].in_features > 0

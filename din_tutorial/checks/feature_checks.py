@@ -8,9 +8,12 @@ matched and, on a mismatch, raises ExerciseFailed with a hint (never the answer)
   that the notebook shows, against a reference built here, then built into a DIN (shared tables
   checked).
 * 02.2 ``check_mlp_input_width``: DIN's MLP input width from the feature lists, against the
-  first ``Linear`` layer of a DIN built from them.
+  first ``Linear`` layer of a DIN built from them; building a model inside the answer is refused
+  (the width must come from the specs).
 """
 from __future__ import annotations
+
+import contextlib
 
 from ..features import DenseFeature, SequenceFeature, SparseFeature
 from ._core import ExerciseFailed, exercise
@@ -181,6 +184,24 @@ def _width_hint(results: list[tuple[int, tuple]]) -> str:
     return "DIN's MLP reads [profile embeddings and dense values, candidate embeddings, attention-pooled history]"
 
 
+@contextlib.contextmanager
+def _models_refused():
+    """While the learner's function runs, building a model raises: the width must come from the specs."""
+    from ..models.ctr_model import CTRModel
+
+    original = CTRModel.__init__
+
+    def refuse(self, *args, **kwargs):
+        raise ExerciseFailed("your function built a model to read its first layer. Hint: the exercise asks you "
+                             "to work the width out from the feature specs alone, before any model exists")
+
+    CTRModel.__init__ = refuse
+    try:
+        yield
+    finally:
+        CTRModel.__init__ = original
+
+
 @exercise("Exercise 02.2: DIN's MLP input width")
 def check_mlp_input_width(din_mlp_input_width) -> list[str]:
     """Compare ``din_mlp_input_width(features, target_features, history_features)`` with a built DIN's first layer."""
@@ -190,7 +211,8 @@ def check_mlp_input_width(din_mlp_input_width) -> list[str]:
     for label, features, targets, histories in width_cases():
         model = DIN(features=features, history_features=histories, target_features=targets)
         want = model.mlp.layers[0][0].in_features  # the first Linear of the MLP head
-        got = din_mlp_input_width(list(features), list(targets), list(histories))
+        with _models_refused():
+            got = din_mlp_input_width(list(features), list(targets), list(histories))
         try:
             got = int(got)
         except (TypeError, ValueError):
