@@ -4,7 +4,7 @@ import pytest
 import torch
 from exercise_utils import assert_solution_passes, assert_stub_is_todo
 
-from din_tutorial.checks import ExerciseFailed, check_dice_eval, check_dice_train, check_masked_moments
+from din_tutorial.checks import ExerciseFailed, check_dice_eval, check_dice_fold, check_dice_train, check_masked_moments
 
 NAMES = ["04_dice_ex1", "04_dice_ex2", "04_dice_ex3"]
 
@@ -14,7 +14,7 @@ def test_solution_passes_its_check(name):
     assert_solution_passes(name)
 
 
-@pytest.mark.parametrize("check", [check_dice_train, check_dice_eval, check_masked_moments])
+@pytest.mark.parametrize("check", [check_dice_train, check_dice_fold, check_dice_eval, check_masked_moments])
 def test_stub_is_reported_as_todo(check, capsys):
     assert_stub_is_todo(check, capsys)
 
@@ -110,7 +110,42 @@ def test_train_check_rejects_typical_mistakes(wrong, words):
         check_dice_train(wrong)
 
 
-# ---- 04.2 eval mode
+# ---- 04.2 the folded gate
+def fold_sign(m, v, eps=1e-8):
+    scale = 1 / torch.sqrt(v + eps)
+    return scale, m * scale
+
+
+def fold_unscaled_shift(m, v, eps=1e-8):
+    return 1 / torch.sqrt(v + eps), -m
+
+
+def fold_var_as_std(m, v, eps=1e-8):
+    return 1 / (v + eps), -m / (v + eps)
+
+
+def fold_without_eps(m, v, eps=1e-8):
+    scale = 1 / torch.sqrt(v)
+    return scale, -m * scale
+
+
+def fold_one_number(m, v, eps=1e-8):
+    return torch.tensor(1.0), torch.tensor(0.0)
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (fold_sign, "sign"),
+    (fold_unscaled_shift, "shift is scaled too"),
+    (fold_var_as_std, "variance"),
+    (fold_without_eps, "not finite"),
+    (fold_one_number, "per channel"),
+])
+def test_fold_check_rejects_typical_mistakes(wrong, words):
+    with pytest.raises(ExerciseFailed, match=words):
+        check_dice_fold(wrong)
+
+
+# ---- Dice at inference written out (check_dice_eval, kept for instructors)
 def batch_statistics(s, alpha, running_mean, running_var, eps=1e-8):
     return eq9(s, alpha, s.mean(0), s.var(0, unbiased=False), eps)
 

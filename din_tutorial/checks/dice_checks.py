@@ -7,8 +7,9 @@ matched and, on a mismatch, raises ExerciseFailed with a hint (never the answer)
   statistics, biased variance, ``eps = 1e-8``, no scale or shift inside ``p``), against an
   independent float64 computation of Eq. 9: values, the gradients of ``alpha`` and of ``s``
   (through ``E[s]`` and ``Var[s]``), and a padded ``(batch, seq_len, C)`` batch with its mask.
-* 04.2 ``check_dice_eval``: Dice at inference, with the moving averages, against ``Dice`` in
-  eval mode; and a prediction must not depend on the rest of its batch.
+* 04.2 ``check_dice_fold``: Dice at inference folded for serving: the per-channel ``(scale, shift)`` with
+  ``p(s) = sigmoid(scale * s + shift)``, from the moving averages, against ``Dice`` in eval mode.
+  ``check_dice_eval`` (Dice at inference written out; kept for instructors) checks the unfolded form.
 * 04.3 ``check_masked_moments`` (optional): the mean and variance over the real steps of a
   ``(batch, seq_len, C)`` input, against the statistics the package's ``Dice`` records.
 """
@@ -18,7 +19,7 @@ import torch
 
 from ._core import ExerciseFailed, compare, exercise
 
-__all__: list[str] = ["check_dice_train", "check_dice_eval", "check_masked_moments"]
+__all__: list[str] = ["check_dice_train", "check_dice_fold", "check_dice_eval", "check_masked_moments"]
 
 EPS = 1e-8
 
@@ -250,6 +251,67 @@ def check_dice_eval(dice_eval) -> list[str]:
                          "in eval mode a prediction must not depend on the rest of its batch: use running_mean "
                          "and running_var only"))
     return lines
+
+
+# ---------------------------------------------------------------------------- 04.2 (folded)
+_FOLD_HINT = ("at inference the gate standardises s with fixed numbers: (s - running_mean) / sqrt(running_var + eps). "
+              "Write that as scale * s + shift, one scale and one shift per channel")
+
+
+@exercise("Exercise 04.2: Dice at inference, folded for serving")
+def check_dice_fold(fold_dice) -> list[str]:
+    """``fold_dice(running_mean (C,), running_var (C,), eps=1e-8) -> (scale (C,), shift (C,))``.
+
+    At inference Dice's gate is ``sigmoid(scale * s + shift)``; the check compares the gate and ``f(s)`` built from
+    the learner's ``(scale, shift)`` with ``Dice`` in eval mode, on a batch far from the averages and with a channel
+    whose running variance is 0.
+    """
+    from ..layers import Dice
+
+    s, alpha, rmean, rvar = _eval_case()
+    out = fold_dice(rmean.clone(), rvar.clone())
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise ExerciseFailed(f"got {type(out).__name__}. Hint: return two tensors, (scale, shift), one value per channel")
+    scale, shift = (torch.as_tensor(t).detach().double() for t in out)
+    if scale.shape != rmean.shape or shift.shape != rmean.shape:
+        raise ExerciseFailed(f"scale {tuple(scale.shape)} and shift {tuple(shift.shape)}: expected ({rmean.numel()},) "
+                             f"each. Hint: one scale and one shift per channel")
+    if not (torch.isfinite(scale).all() and torch.isfinite(shift).all()):
+        raise ExerciseFailed("your scale or shift is not finite (a channel has running_var = 0). Hint: eps = 1e-8 "
+                             "goes inside the square root, as in training")
+    ref = Dice(s.shape[1])
+    with torch.no_grad():
+        ref.alpha.copy_(alpha)
+        ref.running_mean.copy_(rmean)
+        ref.running_var.copy_(rvar)
+    ref.eval()
+    with torch.no_grad():
+        want_gate = torch.sigmoid(ref.normalize(s)).double()
+        want = ref(s).double()
+    gate = torch.sigmoid(scale * s.double() + shift)
+    m, v = rmean.double(), rvar.double()
+    hint = _diagnose_fold(gate, s.double(), m, v)
+    lines = [compare(gate, want_gate, "the gate sigmoid(scale * s + shift) (6 x 4 inputs)", hint or _FOLD_HINT)]
+    folded = s.double() * (alpha.double() + (1 - alpha.double()) * gate)
+    lines.append(compare(folded, want, "f(s) = p s + (1 - p) alpha s with that gate, against Dice in eval mode",
+                         hint or _FOLD_HINT))
+    lines.append("one multiply-add and a sigmoid per channel: what an exported Dice computes at inference")
+    return lines
+
+
+def _diagnose_fold(gate, s, m, v, eps: float = EPS):
+    """The hint of the first known-wrong fold that gives ``gate``."""
+    for wrong, text in (
+        (torch.sigmoid((s + m) / torch.sqrt(v + eps)), "the shift's sign: the gate reads s MINUS the running mean"),
+        (torch.sigmoid(s / torch.sqrt(v + eps) - m), "the shift is scaled too: (s - m) / d = s / d - m / d"),
+        (torch.sigmoid((s - m) / (v + eps)), "running_var is a variance: the scale is 1 / sqrt(running_var + eps)"),
+        (torch.sigmoid((s - m) / (torch.sqrt(v) + eps)), "eps goes inside the square root: 1 / sqrt(running_var + eps)"),
+        (torch.sigmoid((s - s.mean(0)) / torch.sqrt(s.var(0, unbiased=False) + eps)),
+         "at inference Dice uses the moving averages, not a batch's statistics"),
+    ):
+        if gate.shape == wrong.shape and torch.allclose(gate, wrong, atol=1e-5, rtol=1e-4):
+            return text
+    return None
 
 
 # ---------------------------------------------------------------------------- 04.3
