@@ -11,6 +11,8 @@ import numpy as np
 
 #: Environment variable that switches the notebooks, the main job and CI to small data and few epochs.
 FAST_ENV = "DIN_TUTORIAL_FAST"
+#: Environment variable with PyTorch's thread count (see :func:`set_threads`).
+THREADS_ENV = "DIN_TUTORIAL_THREADS"
 
 
 def is_fast_mode() -> bool:
@@ -43,6 +45,18 @@ def set_threads(n: int | None = None) -> int:
 
     if n is None:
         per_machine = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
-        n = int(os.environ.get("DIN_TUTORIAL_THREADS", 0)) or max(1, min(4, (os.cpu_count() or 1) // per_machine))
+        n = _threads_from_env() or max(1, min(4, (os.cpu_count() or 1) // per_machine))
+    if isinstance(n, bool) or int(n) != n or n < 1:
+        raise ValueError(f"the thread count must be a whole number >= 1, got {n!r}")
     torch.set_num_threads(int(n))
     return int(n)
+
+
+def _threads_from_env() -> int | None:
+    """``DIN_TUTORIAL_THREADS`` as a positive integer; None when unset, empty or 0 (the default count)."""
+    text = os.environ.get(THREADS_ENV, "").strip()
+    if not text.isdigit():
+        if text:
+            raise ValueError(f"{THREADS_ENV}={text!r} is not a whole number; set it to e.g. 2, or unset it")
+        return None
+    return int(text) or None
