@@ -1,12 +1,12 @@
 """CTR metrics: AUC, the paper's user-weighted AUC (GAUC), log loss and RelaImpr.
 
-GAUC (paper section 6.3) averages each user's AUC weighted by the user's number of
+GAUC (paper section 6.3, Eq. 10; the paper's tables still call it "AUC") averages each user's AUC weighted by the user's number of
 impressions, so that it measures how well the model orders candidates *for one user*,
 which is what ranking serves. A user whose samples are all of one class has no AUC and is
 left out of both sums (with one positive and one negative per user, GAUC is the share of
 users whose positive outscores their negative).
 
-Taught in notebooks/06_evaluation.ipynb.
+Defined where first printed in notebooks/05_training.ipynb; taught in notebooks/06_evaluation.ipynb.
 """
 from __future__ import annotations
 
@@ -74,9 +74,11 @@ def logloss(y_true, y_pred, eps: float = 1e-7) -> float:
 
 
 def rela_impr(model_auc: float, base_auc: float) -> float:
-    """The paper's relative improvement in percent: ``((AUC_model - 0.5) / (AUC_base - 0.5) - 1) * 100``.
+    """The paper's relative improvement in percent (section 6.3, Eq. 11):
+    ``((AUC_model - 0.5) / (AUC_base - 0.5) - 1) * 100``.
 
-    It measures the gain over the part of AUC above random guessing (0.5).
+    It measures the gain over the part of AUC above random guessing (0.5). The paper applies it to its
+    user-weighted AUC (GAUC). Taught in notebooks/06_evaluation.ipynb (exercise 06.2 reads it backwards).
     """
     if not base_auc > 0.5:
         raise ValueError(f"RelaImpr needs a base AUC above 0.5 (random guessing), got {base_auc}")
