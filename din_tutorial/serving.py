@@ -36,7 +36,7 @@ from .features import DenseFeature, SequenceFeature
 from .layers.activation_unit import ActivationUnit
 from .layers.mlp import activate
 
-__all__ = ["SplitDIN", "latency_ms", "repeat_user", "split_first_layer"]
+__all__ = ["SplitDIN", "latency_ab_ms", "latency_ms", "repeat_user", "split_first_layer"]
 
 
 def repeat_user(user: Mapping[str, Tensor], candidates: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -156,17 +156,35 @@ class SplitDIN(nn.Module):
         return torch.sigmoid(model.mlp(z).squeeze(-1))
 
 
-def latency_ms(fn: Callable[[], object], repeats: int, warmup: int = 3) -> np.ndarray:
-    """Wall-clock milliseconds of ``repeats`` calls of ``fn`` (after ``warmup`` untimed calls).
+def latency_ms(fn: Callable[[], object], repeats: int, warmup: int = 3) -> dict[str, np.ndarray]:
+    """Milliseconds of ``repeats`` calls of ``fn`` (after ``warmup`` untimed calls), on two clocks.
 
-    Report the median and a high percentile (``np.percentile(t, 99)``): a server's tail latency is
-    what its users wait for. With fewer than 100 repeats the 99th percentile is close to the maximum.
+    ``"wall"``: wall-clock time, what a caller waits for. ``"cpu"``: this thread's CPU time
+    (``time.thread_time``), the work itself: on a busy machine a call also waits for a core, which
+    the wall clock counts and the CPU clock does not. With one compute thread (``torch.set_num_threads(1)``,
+    onnxruntime's ``intra_op_num_threads=1``) the work runs on the calling thread, so its CPU time is the
+    request's cost. Report the median and a high percentile (``np.percentile(t, 99)``): a server's
+    tail latency is what its users wait for; with fewer than 100 repeats the 99th percentile is close
+    to the maximum.
     """
-    for _ in range(warmup):
-        fn()
-    times = np.empty(repeats)
+    return latency_ab_ms({"fn": fn}, repeats, warmup)["fn"]
+
+
+def latency_ab_ms(fns: Mapping[str, Callable[[], object]], repeats: int, warmup: int = 3) -> dict:
+    """:func:`latency_ms` for several functions called in turn (A B A B ...): ``{name: {"wall", "cpu"}}``.
+
+    On a shared machine the load changes from second to second; interleaving the calls spreads each
+    change over every function alike, so their ratio is steadier than from one block after another.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    wall = {name: np.empty(repeats) for name in fns}
+    cpu = {name: np.empty(repeats) for name in fns}
     for i in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times[i] = time.perf_counter() - start
-    return 1000.0 * times
+        for name, fn in fns.items():
+            start_wall, start_cpu = time.perf_counter(), time.thread_time()
+            fn()
+            cpu[name][i] = time.thread_time() - start_cpu
+            wall[name][i] = time.perf_counter() - start_wall
+    return {name: {"wall": 1000.0 * wall[name], "cpu": 1000.0 * cpu[name]} for name in fns}

@@ -5,7 +5,7 @@ import torch
 from din_tutorial import PAD_ID
 from din_tutorial.layers.dice import Dice
 from din_tutorial.pipeline import build_model
-from din_tutorial.serving import SplitDIN, latency_ms, repeat_user, split_first_layer
+from din_tutorial.serving import SplitDIN, latency_ab_ms, latency_ms, repeat_user, split_first_layer
 
 VOCAB = {"user_id": 50, "item_id": 40, "cate_id": 8, "gender": 3, "age": 7, "occupation": 21, "zip": 30}
 ATOL = 1e-6
@@ -113,4 +113,19 @@ def test_split_din_exports_to_onnx_and_matches(tmp_path):
 def test_latency_ms_times_each_call():
     calls = []
     times = latency_ms(lambda: calls.append(1), repeats=5, warmup=2)
-    assert times.shape == (5,) and (times >= 0).all() and len(calls) == 7
+    assert set(times) == {"wall", "cpu"} and len(calls) == 7
+    assert all(t.shape == (5,) and (t >= 0).all() for t in times.values())
+
+
+def test_latency_ab_ms_interleaves():
+    order = []
+    times = latency_ab_ms({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, repeats=3, warmup=1)
+    assert order == ["a", "b", "a", "b", "a", "b", "a", "b"]
+    assert set(times) == {"a", "b"} and all(t["cpu"].shape == (3,) for t in times.values())
+
+
+def test_cpu_clock_does_not_count_waiting():
+    import time
+
+    times = latency_ms(lambda: time.sleep(0.02), repeats=2, warmup=0)
+    assert times["wall"].min() >= 19 and times["cpu"].max() < 10
