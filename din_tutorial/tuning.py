@@ -13,6 +13,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 
@@ -193,9 +194,11 @@ def run_ablation(prepared, variants: dict, seeds: Sequence[int] = ABLATION_SEEDS
         for seed in seeds:
             start = time.perf_counter()
             with tempfile.TemporaryDirectory(prefix="din-ablation-") as scratch:
+                folder = Path(cache_dir or scratch)
+                before = set(folder.glob("din-*")) if folder.is_dir() else set()
                 model, history = load_or_train("din", prepared, n_epoch=n_epoch, seed=int(seed),
-                                               cache_dir=cache_dir or scratch, **settings)
-                cached = time.perf_counter() - start < 1.0 and cache_dir is not None
+                                               cache_dir=folder, **settings)
+                cached = cache_dir is not None and not (set(folder.glob("din-*")) - before)  # no new model folder
                 gauc_test = evaluate_test_gauc(model, prepared)
             best = max(history, key=lambda h: h["val_auc"])  # the epoch the trainer kept
             rows.append({"variant": label, "seed": int(seed), "test_gauc": gauc_test, "val_gauc": best["val_gauc"],
