@@ -139,7 +139,8 @@ def export_onnx(
             TorchScript one.
         device: where to run the export (the graph itself is device-neutral).
 
-    Returns the path written.
+    Returns the path written. The file appears complete or not at all: the graph is written to a
+    temporary file beside it, then renamed, so an earlier export at ``output_path`` survives a failure.
     """
     names = list(getattr(model, "input_names", []) or [])
     if not names:
@@ -149,6 +150,7 @@ def export_onnx(
     if path.suffix != ".onnx":
         raise ValueError(f"output_path should end in .onnx, got {str(output_path)!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.stem}.partial-{os.getpid()}.onnx")  # renamed to ``path`` once complete
 
     was_training = model.training
     original_device = next(model.parameters()).device
@@ -180,7 +182,7 @@ def export_onnx(
                     output_names=[OUTPUT_NAME], dynamic_shapes=(tuple(shapes),), opset_version=opset_version,
                     verbose=False,
                 )
-            program.save(str(path), external_data=False)
+            program.save(str(partial), external_data=False)
         else:
             axes = {}
             for n in names:
@@ -195,14 +197,16 @@ def export_onnx(
                 axes[OUTPUT_NAME] = {0: "batch"}
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                torch.onnx.export(wrapper, args, str(path), dynamo=False, input_names=names,
+                torch.onnx.export(wrapper, args, str(partial), dynamo=False, input_names=names,
                                   output_names=[OUTPUT_NAME], dynamic_axes=axes,
                                   opset_version=opset_version or 17)
+        os.replace(partial, path)
     except ImportError as e:
         raise ImportError(
             f"ONNX export needs the onnx extras ({e.name or e}); install them with pip install 'din-tutorial[onnx]'"
         ) from e
     finally:
+        partial.unlink(missing_ok=True)
         model.to(original_device).train(was_training)
     return path
 
