@@ -116,13 +116,15 @@ def destroy_process_group() -> None:
 def process_group(device: torch.device, timeout_s: float | None = None):
     """``with process_group(device):`` joins the group (:func:`init_process_group`) and leaves it at the end.
 
-    The group is destroyed in a ``finally``, also when the body raises, and only if it was joined
-    here (a group the caller made stays the caller's).
+    The group is destroyed in a ``finally``, also when the body raises (after a barrier when it
+    does not), and only if it was joined here (a group the caller made stays the caller's).
     """
     made_here = not (dist.is_available() and dist.is_initialized())
     joined = init_process_group(device, timeout_s)
     try:
         yield joined
+        if joined and made_here:
+            barrier()  # no process still talks to this one when the group goes
     finally:
         if joined and made_here:
             destroy_process_group()
