@@ -38,6 +38,9 @@ __all__ = [
     "check_labels",
     "check_shard",
     "shard_indices",
+    "id_vocabulary",
+    "to_codes",
+    "encode_ids",
     "PAD_ID",
 ]
 
@@ -159,6 +162,58 @@ def validate_log(data, user_col: str, item_col: str, time_col: str, item_attribu
         for col in [user_col, item_col, *item_attribute_cols]:
             _as_id_array(data, col)
         _as_time_array(data, time_col)
+
+
+# ---------------------------------------------------------------------------- vocabularies
+def id_vocabulary(ids) -> np.ndarray:
+    """The distinct ids of ``ids``, most frequent first (equal counts: smaller id first).
+
+    Entry ``c`` is the raw id whose code is ``c``: a table then needs one row per id the log
+    holds, not one per number up to its largest raw id (a log whose user ids reach 600,000 for
+    60,000 users would otherwise train ten times the rows). Frequent ids get small codes, so
+    the rows a batch reads most sit together at the top of the table. Taught in
+    notebooks/01_data_preparation.ipynb.
+    """
+    values, counts = np.unique(np.asarray(ids, dtype=np.int64), return_counts=True)
+    return values[np.lexsort((values, -counts))]
+
+
+def to_codes(raw, vocabulary: np.ndarray) -> np.ndarray:
+    """The codes of raw ids under ``vocabulary`` (from ``id_vocabulary``): ``vocabulary[code] == raw``.
+
+    A raw id the vocabulary lacks (a new user or item at serving time) gets ``len(vocabulary)``,
+    an id outside the table, which the embedding layer's serving rule sends to the zero row;
+    ``PAD_ID`` stays ``PAD_ID``. Taught in notebooks/01_data_preparation.ipynb.
+    """
+    raw = np.asarray(raw, dtype=np.int64)
+    vocabulary = np.asarray(vocabulary, dtype=np.int64)
+    if vocabulary.size == 0:
+        return np.where(raw == PAD_ID, PAD_ID, 0)
+    order = np.argsort(vocabulary, kind="stable")
+    pos = np.minimum(np.searchsorted(vocabulary[order], raw), len(order) - 1)
+    codes = np.where(vocabulary[order[pos]] == raw, order[pos], len(vocabulary))
+    return np.where(raw == PAD_ID, PAD_ID, codes)
+
+
+def encode_ids(data: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """A copy of ``data`` whose ``columns`` hold contiguous codes, and each column's vocabulary.
+
+    ``vocabularies[col][code]`` is the raw id (``id_vocabulary``: most frequent first);
+    ``to_codes(raw, vocabularies[col])`` maps new raw ids the same way. A table sized
+    ``len(vocabularies[col])`` then has no row that no id can reach. Encode the log before
+    ``generate_seq_feature`` when its ids are sparse: the samples are then a valid draw of the
+    encoded log (equal times are ordered and negatives drawn by the codes' values);
+    ``prepare_samples(..., encode=True)`` instead draws on the raw ids and encodes afterwards,
+    so its samples equal the raw log's up to the mapping. Taught in notebooks/01_data_preparation.ipynb.
+    """
+    missing = [c for c in columns if c not in data.columns]
+    if missing:
+        raise KeyError(f"column(s) {missing} not found in data; it has {list(data.columns)}: pass existing id columns")
+    out, vocabularies = data.copy(), {}
+    for c in columns:
+        vocabularies[c] = id_vocabulary(_as_id_array(data, c))
+        out[c] = to_codes(_as_id_array(data, c), vocabularies[c])
+    return out, vocabularies
 
 
 # ---------------------------------------------------------------------------- sequences

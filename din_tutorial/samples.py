@@ -14,7 +14,12 @@ sample, only what differs:
 ``<split>.target``              the target item id
 ``<split>.label``               1 positive, 0 negative (int8)
 ``<split>.start``, ``.len``     its history is the sorted log's rows ``start .. start + len - 1``
+``vocab.<col>``                 raw id of each code, for each encoded column (``encode``)
 ============================  ===============================================================
+
+Ids are stored as codes where the log's raw ids are sparse (``encode``): a table needs a row
+per id the log holds, not one per number up to the largest raw id. The samples are drawn on
+the raw ids and encoded afterwards, so they equal the raw log's samples up to the mapping.
 
 A loader (``LeanBatchLoader``) gathers each batch's ``(batch, max_len)`` histories by index
 arithmetic: one gather from the log columns at ``start + 0 .. max_len - 1``, ``PAD_ID``
@@ -53,6 +58,8 @@ from .data import (
     check_labels,
     check_shard,
     draw_samples,
+    id_vocabulary,
+    to_codes,
     shard_indices,
     sort_log,
     user_level_values,
@@ -71,10 +78,10 @@ __all__ = [
 ]
 
 FORMAT = "din-tutorial lean samples"
-FORMAT_VERSION = 2  # 2: equal times ordered by data.tie_key, not by item id (a version-1 folder cut other samples)
+FORMAT_VERSION = 3  # 2: ties ordered by data.tie_key, not by item id; 3: sparse ids stored as codes (vocab.<col>)
 SPLITS = ("train", "val", "test")
 MANIFEST = "manifest.json"
-SETTINGS = ("max_len", "neg_ratio", "neg_sampling", "seed", "min_item", "shuffle")
+SETTINGS = ("max_len", "neg_ratio", "neg_sampling", "seed", "min_item", "shuffle", "encode")
 
 
 class SamplesMismatchError(ValueError):
@@ -140,8 +147,32 @@ class LeanSamples:
 
     @property
     def vocab(self) -> dict[str, int]:
-        """``max() + 1`` over the log of the user, item, attribute and integer profile columns."""
+        """Table sizes: the codes of an encoded column, else ``max() + 1`` over the log."""
         return dict(self.manifest["vocab"])
+
+    @property
+    def encoded(self) -> list[str]:
+        """The columns stored as codes (``vocabulary(col)[code]`` is the raw id)."""
+        return list(self.manifest["columns"].get("encoded", []))
+
+    def vocabulary(self, col: str) -> np.ndarray | None:
+        """The raw id of each code of ``col`` (most frequent first), or None when ``col`` holds raw ids."""
+        return np.asarray(self.arrays[f"vocab.{col}"]) if col in self.encoded else None
+
+    def encode(self, batch: dict) -> dict:
+        """A batch of raw ids (``user``, ``item``, attributes, ``hist_*``) as the model's codes (serving).
+
+        Unknown raw ids become an id outside the vocabulary (the model's zero row), ``PAD_ID``
+        stays padding; columns that are not encoded pass unchanged. Taught in
+        notebooks/01_data_preparation.ipynb.
+        """
+        out = dict(batch)
+        for key, value in batch.items():
+            col = key[len("hist_"):] if key.startswith("hist_") else key
+            if col in self.encoded:
+                codes = to_codes(np.asarray(value), self.vocabulary(col))
+                out[key] = _as_torch_like(codes, value)
+        return out
 
     def n_samples(self, split: str) -> int:
         """How many samples ``split`` ("train", "val" or "test") holds."""
@@ -276,8 +307,15 @@ def build_samples(data: pd.DataFrame, user_col: str = "user_id", item_col: str =
                   time_col: str = "timestamp", item_attribute_cols: Sequence[str] | None = None,
                   min_item: int = 0, shuffle: bool = True, max_len: int = 50, neg_ratio: int = 1,
                   neg_sampling: str = "uniform", seed: int = 2022,
-                  user_columns: Sequence[str] | None = None) -> LeanSamples:
+                  user_columns: Sequence[str] | None = None, encode: bool | None = None) -> LeanSamples:
     """The samples of ``generate_seq_feature(data, ...)`` (same arguments) in the lean form, in memory.
+
+    ``encode`` stores the user, item and item-attribute ids as contiguous codes
+    (``data.id_vocabulary``: most frequent first) with each column's vocabulary as
+    ``vocab.<col>``: True for every such column, False for none (ids as given), None (the
+    default) for the columns whose largest id + 1 exceeds twice their distinct ids (an
+    already-encoded log keeps its own codes). The samples are drawn on the raw ids, so
+    decoding gives exactly the samples of ``encode=False``.
 
     ``user_columns=None`` carries every user-level column as ``generate_seq_feature`` does
     (constant within each user); numeric ones only, as a memory map holds numbers (datetimes
@@ -310,34 +348,48 @@ def build_samples(data: pd.DataFrame, user_col: str = "user_id", item_col: str =
         warnings.warn(f"user-level column(s) {dropped} are not numeric and were left out of the lean samples; "
                       f"encode them as integer ids (.astype('category').cat.codes) to keep them",
                       DataPreparationWarning, stacklevel=2)
+    if encode not in (None, True, False):
+        raise ValueError(f"encode must be True, False or None (encode the sparse id columns), got {encode!r}")
     splits = draw_samples(log, min_item, shuffle, max_len, neg_ratio, neg_sampling, seed, stacklevel=2)
     return _assemble(log, kept, splits, dict(max_len=int(max_len), neg_ratio=int(neg_ratio),
                                              neg_sampling=neg_sampling, seed=int(seed), min_item=int(min_item),
-                                             shuffle=bool(shuffle)))
+                                             shuffle=bool(shuffle), encode=encode))
 
 
 def _assemble(log, users: dict[str, np.ndarray], splits, settings: dict) -> LeanSamples:
     n = len(log.items)
-    id_max = max([int(log.items.max())] + [int(t.max()) for t in log.attr_of_item.values()])
+    columns = {log.user_col: log.users, log.item_col: log.items, **log.attrs}
+    encode = settings["encode"]
+    vocabs = {c: id_vocabulary(v) for c, v in columns.items()
+              if encode or (encode is None and int(v.max()) + 1 > 2 * len(np.unique(v)))}
+
+    def ids(col, values):  # the stored form of raw ids of ``col``: codes where encoded
+        return to_codes(values, vocabs[col]) if col in vocabs else values
+
+    log_items = ids(log.item_col, log.items)
+    item_of_row = vocabs[log.item_col] if log.item_col in vocabs else np.arange(int(log.items.max()) + 1)
+    attr_of_item = {c: ids(c, t[item_of_row]) for c, t in log.attr_of_item.items()}  # indexed by stored item id
+    id_max = max([int(log_items.max())] + [int(t.max()) for t in attr_of_item.values()])
     id_type = _smallest_int(id_max)
     row_type = _smallest_int(n)
-    arrays: dict[str, np.ndarray] = {f"log.{log.item_col}": log.items.astype(id_type)}
+    arrays: dict[str, np.ndarray] = {f"log.{log.item_col}": log_items.astype(id_type)}
     for c in log.attrs:
-        arrays[f"log.{c}"] = log.attrs[c].astype(id_type)
-        arrays[f"item.{c}"] = log.attr_of_item[c].astype(id_type)
-    user_ids = log.user_ids
+        arrays[f"log.{c}"] = ids(c, log.attrs[c]).astype(id_type)
+        arrays[f"item.{c}"] = attr_of_item[c].astype(id_type)
+    user_ids = ids(log.user_col, log.user_ids)
     arrays[f"user.{log.user_col}"] = user_ids.astype(_smallest_int(int(user_ids.max())))
     for c, v in users.items():
         arrays[f"user.{c}"] = v.astype(_smallest_int(int(v.max()), int(v.min()))) if v.dtype.kind in "iu" else v
     len_type = np.int16 if settings["max_len"] < 2**15 else np.int32
     for name, s in zip(SPLITS, splits):
         arrays[f"{name}.user"] = s.user.astype(_smallest_int(len(user_ids)))
-        arrays[f"{name}.target"] = s.target.astype(id_type)
+        arrays[f"{name}.target"] = ids(log.item_col, s.target).astype(id_type)
         arrays[f"{name}.label"] = s.label.astype(np.int8)
         arrays[f"{name}.start"] = (s.row - s.hist_len).astype(row_type)
         arrays[f"{name}.len"] = s.hist_len.astype(len_type)
-    vocab = {log.user_col: int(log.users.max()) + 1, log.item_col: int(log.items.max()) + 1}
-    vocab.update({c: int(a.max()) + 1 for c, a in log.attrs.items()})
+    for c, v in vocabs.items():
+        arrays[f"vocab.{c}"] = v
+    vocab = {c: len(vocabs[c]) if c in vocabs else int(v.max()) + 1 for c, v in columns.items()}
     vocab.update({c: int(v.max()) + 1 for c, v in users.items() if v.dtype.kind in "iu" and len(v)})
     manifest = {
         "format": FORMAT,
@@ -345,7 +397,7 @@ def _assemble(log, users: dict[str, np.ndarray], splits, settings: dict) -> Lean
         "package_version": __version__,
         "settings": settings,
         "columns": {"user": log.user_col, "item": log.item_col, "time": log.time_col,
-                    "item_attributes": list(log.attrs), "user_level": list(users)},
+                    "item_attributes": list(log.attrs), "user_level": list(users), "encoded": list(vocabs)},
         "counts": {"interactions": n, "users": len(user_ids), **{s: len(r) for s, r in zip(SPLITS, splits)}},
         "vocab": vocab,
         "log_sha256": _log_hash(log, users),
@@ -521,6 +573,13 @@ class LeanBatchLoader:
             xb = {k: _tensor(v, torch) for k, v in self.samples.gather(self.split, rows).items()}
             yb = torch.from_numpy(np.asarray(labels[rows], dtype=np.float32))
             yield xb, yb
+
+
+def _as_torch_like(codes: np.ndarray, like):
+    """``codes`` as a tensor when ``like`` is one (on its device), else as a NumPy array."""
+    import torch
+
+    return torch.as_tensor(codes, device=like.device) if isinstance(like, torch.Tensor) else codes
 
 
 def _tensor(v: np.ndarray, torch):
