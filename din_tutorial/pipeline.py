@@ -114,7 +114,8 @@ def prepare_lean(data: pd.DataFrame, folder: str | Path, max_len: int = 50, batc
     D.barrier()  # every machine's folder is complete before its processes open it
     samples = open_samples(folder, log_sha256=log_sha256, **columns, **settings)
     train_dl, val_dl, test_dl = samples.loaders(batch_size=batch_size, seed=seed, rank=rank, world_size=world_size)
-    vocab = {c: int(data[c].max()) + 1 for c in ("user_id", "item_id", "cate_id", *PROFILE_COLUMNS) if c in data}
+    # the tables' sizes: the codes of a log with sparse raw ids (samples.vocabulary(col) maps them back), else max + 1
+    vocab = {c: n for c, n in samples.vocab.items() if c in ("user_id", "item_id", "cate_id", *PROFILE_COLUMNS)}
     return Prepared(data, None, None, None, train_dl, val_dl, test_dl, vocab, samples=samples)
 
 
