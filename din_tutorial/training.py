@@ -121,7 +121,8 @@ class CTRTrainer:
         scheduler_fn, scheduler_params: an optional learning-rate scheduler, stepped once per epoch.
         n_epoch: the most epochs to train.
         earlystop_patience: stop after this many epochs without a better validation AUC.
-        device: "cpu", "cuda:0", "mps" or "auto".
+        device: "cpu", "cuda:0", "mps" or "auto" (under ``torchrun``, "auto" and "cuda" mean this
+            process's GPU, ``cuda:LOCAL_RANK``).
         model_path: folder for the best checkpoint (``model.pth``); created if missing.
         loss_fn: defaults to binary cross-entropy on probabilities.
         seed: seeds dropout (and anything else random in training) at the start of ``fit``, and
@@ -131,9 +132,15 @@ class CTRTrainer:
         verbose: show progress bars and a line per epoch (rank 0 only under ``torchrun``).
         ddp_params: extra arguments for ``DistributedDataParallel`` under ``torchrun``.
 
+    Loaders yield ``(x, y)`` with ``x`` a dict of tensors: ours (``DataGenerator``,
+    ``TensorBatchLoader``, the lean samples' loaders) or any ``torch.utils.data.DataLoader``.
+    Under ``torchrun`` each training loader must hold this process's shard (ours built with
+    ``rank``/``world_size``, a ``DataLoader`` with a ``DistributedSampler``) and give every process
+    the same number of steps; an evaluation loader may be split either way or not at all.
+
     Under ``torchrun`` with several processes, ``trainer.model`` is the plain model (the same
-    weights on every rank); training runs through its ``DistributedDataParallel`` wrapper.
-    ``trainer.rank`` and ``trainer.world_size`` say where this process stands.
+    weights and buffers on every rank); training runs through its ``DistributedDataParallel``
+    wrapper. ``trainer.rank`` and ``trainer.world_size`` say where this process stands.
     """
 
     def __init__(
