@@ -28,10 +28,16 @@ graph and PyTorch agree on such inputs too (the rule lives in
 row ``vocab_size - 2``, a real item. Training never sees unknown ids, so no row could learn them;
 a service that meets many should map them to ids of its own and retrain.
 
+Not silently: :func:`export_onnx` writes each input's ``vocab_size`` into the file's metadata
+(``din_tutorial.vocab_size``, JSON), and :func:`predict_onnx` counts the unknown ids of a batch
+and warns (:class:`UnknownIdWarning`, naming the input, the count and an example), or raises
+with ``unknown_ids="raise"``.
+
 Taught in notebooks/08_onnx_export.ipynb.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import warnings
@@ -43,9 +49,16 @@ from torch import nn
 
 from .features import PAD_ID, DenseFeature, SequenceFeature
 
-__all__ = ["PositionalInputs", "export_onnx", "verify_onnx", "onnx_session", "predict_onnx", "example_batch"]
+__all__ = ["PositionalInputs", "UnknownIdWarning", "export_onnx", "verify_onnx", "onnx_session", "predict_onnx",
+           "example_batch"]
 
 OUTPUT_NAME = "probability"
+#: Metadata key of the exported file: ``{input name: vocab_size}`` as JSON, for :func:`predict_onnx`'s report.
+VOCAB_METADATA = "din_tutorial.vocab_size"
+
+
+class UnknownIdWarning(UserWarning):
+    """:func:`predict_onnx` got ids outside their vocabulary; the graph read the zero row for them (the serving rule)."""
 
 #: (batch, seq_len) of the random batches :func:`verify_onnx` checks besides the loader's:
 #: one sample and one step, and sizes the example export never saw.
@@ -92,6 +105,12 @@ def example_batch(model: nn.Module, batch_size: int = 4, seq_len: int = 10, seed
         else:
             x[name] = torch.randint(0, f.vocab_size, (batch_size,), generator=gen)
     return x
+
+
+def _vocab_sizes(model: nn.Module, names: list[str]) -> dict[str, int]:
+    """``{input name: vocab_size}`` of the id inputs among ``names`` (dense inputs have none)."""
+    feats = _features_by_name(model)
+    return {n: feats[n].vocab_size for n in names if n in feats and not isinstance(feats[n], DenseFeature)}
 
 
 def _sequence_names(model: nn.Module) -> set[str]:
@@ -200,6 +219,7 @@ def export_onnx(
                 torch.onnx.export(wrapper, args, str(partial), dynamo=False, input_names=names,
                                   output_names=[OUTPUT_NAME], dynamic_axes=axes,
                                   opset_version=opset_version or 17)
+        _add_metadata(partial, {VOCAB_METADATA: json.dumps(_vocab_sizes(model, names))})
         os.replace(partial, path)
     except ImportError as e:
         raise ImportError(
@@ -209,6 +229,17 @@ def export_onnx(
         partial.unlink(missing_ok=True)
         model.to(original_device).train(was_training)
     return path
+
+
+def _add_metadata(file: Path, entries: dict[str, str]) -> None:
+    """Add ``entries`` to the ONNX file's ``metadata_props`` (what onnxruntime's ``custom_metadata_map`` reads)."""
+    import onnx
+
+    graph = onnx.load(str(file))
+    for key, value in entries.items():
+        prop = graph.metadata_props.add()
+        prop.key, prop.value = key, value
+    onnx.save(graph, str(file))
 
 
 def onnx_session(path: str | os.PathLike, threads: int | None = None):
@@ -224,11 +255,17 @@ def onnx_session(path: str | os.PathLike, threads: int | None = None):
     return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
-def predict_onnx(session, x: dict) -> np.ndarray:
+def predict_onnx(session, x: dict, unknown_ids: str = "warn") -> np.ndarray:
     """Run an ONNX session on a batch dict (tensors or arrays); extra keys are ignored.
 
-    A minimal serving function: it needs onnxruntime and NumPy only, not PyTorch.
+    A minimal serving function: it needs onnxruntime and NumPy only, not PyTorch. Ids outside
+    their vocabulary (``PAD_ID`` in a history aside) read the zero row (the module docstring's
+    serving rule); with the vocabularies :func:`export_onnx` stores in the file, this function
+    counts them and, by ``unknown_ids``, warns (``"warn"``, an :class:`UnknownIdWarning`),
+    raises a ``ValueError`` (``"raise"``) or says nothing (``"ignore"``).
     """
+    if unknown_ids not in ("warn", "raise", "ignore"):
+        raise ValueError(f"unknown_ids must be 'warn', 'raise' or 'ignore', got {unknown_ids!r}")
     feed = {}
     for inp in session.get_inputs():
         if inp.name not in x:
@@ -236,6 +273,22 @@ def predict_onnx(session, x: dict) -> np.ndarray:
         value = x[inp.name]
         value = value.cpu().numpy() if hasattr(value, "cpu") else np.asarray(value)
         feed[inp.name] = value.astype(np.float32 if "float" in inp.type else np.int64, copy=False)
+    if unknown_ids != "ignore":
+        vocab = json.loads(session.get_modelmeta().custom_metadata_map.get(VOCAB_METADATA, "{}"))
+        found = []
+        for name, size in vocab.items():
+            ids = feed[name]
+            unknown = (ids < 0) | (ids >= size)
+            if ids.ndim == 2:  # a history: PAD_ID is padding, not an unknown id
+                unknown &= ids != PAD_ID
+            if unknown.any():
+                found.append(f"{name}: {int(unknown.sum())} id(s) outside [0, {size}), e.g. {int(ids[unknown][0])}")
+        if found:
+            message = ("unknown ids read the zero row (the serving rule in din_tutorial/export.py): "
+                       + "; ".join(found) + "; map them to known ids, or retrain with a larger vocabulary")
+            if unknown_ids == "raise":
+                raise ValueError(message)
+            warnings.warn(message, UnknownIdWarning, stacklevel=2)
     return session.run(None, feed)[0]
 
 

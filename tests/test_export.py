@@ -1,4 +1,6 @@
 """ONNX export: one file, named inputs, dynamic batch and history length, parity with PyTorch."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +9,14 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
 from din_tutorial import DIN, BaseModel, CTRTrainer, DataGenerator, SequenceFeature, SparseFeature  # noqa: E402
-from din_tutorial.export import example_batch, export_onnx, onnx_session, predict_onnx, verify_onnx  # noqa: E402
+from din_tutorial.export import (  # noqa: E402
+    UnknownIdWarning,
+    example_batch,
+    export_onnx,
+    onnx_session,
+    predict_onnx,
+    verify_onnx,
+)
 
 SHAPES = [(b, s) for b in (1, 7, 300) for s in (1, 5, 80)]
 
@@ -145,7 +154,19 @@ def test_serving_rule_for_padding_and_unknown_ids_in_onnxruntime(tmp_path, dynam
             table.weight[table.padding_idx - 1].zero_()
         want = zeroed(ref).numpy()  # the checked eager forward: ref holds valid ids only
         eager = model(x, traceable=True).numpy()
-    got = predict_onnx(onnx_session(path), x)
+    session = onnx_session(path)
+    with pytest.warns(UnknownIdWarning) as caught:  # not silently: the serving helper counts them
+        got = predict_onnx(session, x)
+    report = str(caught[0].message)
+    for part in ("user_id: 1 id(s) outside [0, 100), e.g. -1", "item_id: 2 id(s) outside [0, 60)",
+                 "hist_item_id: 2 id(s) outside [0, 60)", "cate_id: 1 id(s)", "gender: 1 id(s)"):
+        assert part in report, report
+    assert "hist_cate_id" not in report  # PAD_ID in a history is padding
+    with pytest.raises(ValueError, match="unknown ids read the zero row"):
+        predict_onnx(session, x, unknown_ids="raise")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        predict_onnx(session, ref)  # known ids only: no report
     np.testing.assert_allclose(eager, want, rtol=0, atol=1e-6)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
     with torch.no_grad():
