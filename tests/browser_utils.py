@@ -34,8 +34,9 @@ LAB_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
         "fetchNews": "false", "checkForUpdates": False},
     # every cell attached to the DOM (no virtual scrolling), no blank space after the last cell
+    # recordTiming: each cell's kernel-side start and end in its metadata (the per-cell times in timings.txt)
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {
-        "windowingMode": "none", "scrollPastEnd": False},
+        "windowingMode": "none", "scrollPastEnd": False, "recordTiming": True},
     # the copy is thrown away; no save, no "file changed on disk" dialog
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
     "@jupyterlab/extensionmanager-extension/plugin.jupyterlab-settings": {"enabled": False},
@@ -89,6 +90,23 @@ def _descendants(pid: int) -> dict[int, str]:
     return found
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of pid, of its children it has waited for, and of its live descendants
+    (a kernel's cell may run its work in subprocesses: torchrun, a worker). None when pid is gone."""
+    total = 0.0
+    for p in [pid, *_descendants(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(v) for v in fields[11:15]) / _TICKS  # utime, stime, cutime, cstime
+        except (OSError, IndexError, ValueError):
+            if p == pid:
+                return None
+    return total
+
+
 class JupyterLabServer:
     """A throwaway JupyterLab whose root holds a copy of `notebooks` as notebooks/ and links to the repo's other
     top-level entries (data/, ...), so that relative paths in the notebooks resolve as in the repository."""
@@ -105,7 +123,7 @@ class JupyterLabServer:
         self._log = None
 
     # -- lifecycle
-    def start(self, timeout: float = 120) -> None:
+    def start(self, timeout: float = 180) -> None:
         # without what earlier runs left there (saved/ holds the notebooks' model cache): a fresh start, as in CI
         shutil.copytree(self.notebooks, self.root / "notebooks", ignore=shutil.ignore_patterns(
             ".ipynb_checkpoints", "__pycache__", "saved", "din_output", "visualization"))
@@ -128,6 +146,17 @@ class JupyterLabServer:
         env.pop("JUPYTER_TOKEN", None)
         # `jupyter lab` and the python3 kernel resolve to this interpreter (the venv that has din_tutorial)
         env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+        deadline = time.monotonic() + timeout
+        for attempt in range(3):  # free_port() only found a free port: another process may take it first
+            if attempt:
+                self.port = free_port()
+                self.base_url = f"http://127.0.0.1:{self.port}"
+            if self._launch(env, deadline):
+                return
+        raise RuntimeError(f"JupyterLab did not start: its port was taken 3 times:\n{self.log_tail()}")
+
+    def _launch(self, env: dict, deadline: float) -> bool:
+        """Start the server on self.port; True once it answers, False if the port was in use."""
         cmd = [
             sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
@@ -136,20 +165,23 @@ class JupyterLabServer:
             "--ServerApp.shutdown_no_activity_timeout=1800",
             "--MappingKernelManager.cull_idle_timeout=1800", "--MappingKernelManager.cull_interval=300",
         ]
+        if self._log:
+            self._log.close()
         self._log = open(self.log_path, "w")  # noqa: SIM115 (open for the server's lifetime, closed in stop)
         # its own process group, so that stopping it never signals the test process
         self.proc = subprocess.Popen(cmd, cwd=self.root, env=env, stdout=self._log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if "already in use" in self.log_tail():
+                    return False
                 raise RuntimeError(f"JupyterLab exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
                 self.api("GET", "/api/status")
-                return
+                return True
             except (OSError, urllib.error.URLError):
                 time.sleep(0.5)
-        raise RuntimeError(f"JupyterLab did not answer within {timeout:.0f} s:\n{self.log_tail()}")
+        raise RuntimeError(f"JupyterLab did not answer within the time limit:\n{self.log_tail()}")
 
     def stop(self) -> None:
         if self.proc is None:
@@ -182,8 +214,20 @@ class JupyterLabServer:
             if self._log:
                 self._log.close()
 
+    def kernel_pid(self, kernel_id: str) -> int | None:
+        """The pid of the kernel process with this id (started with its connection file kernel-<id>.json)."""
+        if self.proc is None or not kernel_id:
+            return None
+        for pid in _descendants(self.proc.pid):
+            try:
+                if f"kernel-{kernel_id}.json".encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return pid
+            except OSError:
+                continue
+        return None
+
     # -- REST
-    def api(self, method: str, path: str, timeout: float = 10):
+    def api(self, method: str, path: str, timeout: float = 30):
         req = urllib.request.Request(self.base_url + path, method=method,
                                      headers={"Authorization": f"token {self.token}"})
         with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -222,13 +266,19 @@ _STATE_JS = r"""
   if (!w || !w.context || w.context.path !== path || !w.sessionContext) return s;
   s.ready = true;
   const k = w.sessionContext.session && w.sessionContext.session.kernel;
-  if (k) { s.kernel = k.status; s.connection = k.connectionStatus; }
+  if (k) { s.kernel = k.status; s.connection = k.connectionStatus; s.kernel_id = k.id; }
+  s.finished = [];  // code cells that have run: an execution count, and no longer [*]
+  s.code_cells = 0;
   w.content.widgets.forEach((cell, i) => {
+    if (cell.model.type !== 'code') return;
+    s.code_cells += 1;
     const p = cell.node.querySelector('.jp-InputPrompt');
-    if (cell.model.type === 'code' && p && p.innerText.includes('*')) s.running.push(i);
+    if (p && p.innerText.includes('*')) s.running.push(i);
+    else if (cell.model.executionCount !== null) s.finished.push(i);
   });
   s.runAll = window.__dinRunAll || null;
   s.busy = window.__dinBusy || 0;
+  s.iopub = window.__dinIopub || {};
   return s;
 }
 """
@@ -247,6 +297,9 @@ _CELLS_JS = r"""
     const prompt = cell.node.querySelector('.jp-InputPrompt');
     info.prompt = prompt ? prompt.innerText.trim() : '';
     info.execution_count = m.execution_count;
+    const ex = (m.metadata && m.metadata.execution) || {};
+    const t0 = Date.parse(ex['iopub.status.busy'] || ''), t1 = Date.parse(ex['shell.execute_reply'] || '');
+    info.kernel_s = (isFinite(t0) && isFinite(t1)) ? (t1 - t0) / 1000 : null;
     const outs = m.outputs || [];
     info.errors = outs.filter(o => o.output_type === 'error').map(o => `${o.ename}: ${o.evalue}`);
     const area = cell.outputArea ? cell.outputArea.node : cell.node;
@@ -316,6 +369,8 @@ class NotebookRun:
     cells: list = field(default_factory=list)
     moves: list = field(default_factory=list)
     console_errors: list = field(default_factory=list)
+    cell_times: list = field(default_factory=list)  # {index, at_s, wall_s}: when each code cell finished
+    iopub: dict = field(default_factory=dict)  # the kernel's iopub messages during run-all, by type
 
     @property
     def errors(self) -> list[str]:
@@ -403,12 +458,26 @@ class NotebookPage:
         # the toolbar says idle before the kernel connects: wait for the status bar and the connected kernel
         self._wait("the kernel to show Idle in the status bar", self._idle, timeout)
         # count the kernel's busy periods, to know when it has handled a widget change
-        self.page.evaluate("""() => { window.__dinBusy = 0;
-            window.jupyterapp.shell.currentWidget.sessionContext.statusChanged.connect(
-                (_, status) => { if (status === 'busy') window.__dinBusy += 1; }); }""")
+        # and the kernel's iopub messages by type (a flood of widget updates shows as comm_msg)
+        self.page.evaluate("""() => { window.__dinBusy = 0; window.__dinIopub = {};
+            const ctx = window.jupyterapp.shell.currentWidget.sessionContext;
+            ctx.statusChanged.connect((_, status) => { if (status === 'busy') window.__dinBusy += 1; });
+            ctx.iopubMessage.connect((_, msg) => { const t = msg.header.msg_type;
+                window.__dinIopub[t] = (window.__dinIopub[t] || 0) + 1; }); }""")
         self.result.load_s = time.monotonic() - t0
 
-    def run_all(self, timeout: float) -> None:
+    def run_all(self, stall_cpu_s: float, idle_s: float, limit_s: float) -> None:
+        """Run every cell, and fail as soon as the run looks hung rather than slow:
+
+        - the kernel (with the processes it started) used ``stall_cpu_s`` CPU seconds without finishing a cell
+          (a cell that computes forever); CPU seconds, not wall seconds, so that a loaded machine, which
+          gives the kernel a small share of a core, makes no slow cell look hung;
+        - the kernel and its processes used (almost) no CPU for ``idle_s`` seconds while a cell waits
+          (a deadlock, or a request the kernel lost while the cell still shows [*]);
+        - past ``limit_s`` seconds in all, whatever the cause (the test stays bounded in time).
+
+        Records when each cell finished, with the wall and kernel CPU seconds since the cell before it.
+        """
         t0 = time.monotonic()
         self.page.evaluate("""() => {
             window.__dinRunAll = {done: false};
@@ -416,9 +485,49 @@ class NotebookPage:
                 (r) => { window.__dinRunAll = {done: true, result: r}; },
                 (e) => { window.__dinRunAll = {done: true, error: String(e)}; });
         }""")
-        self._wait("all cells to finish", lambda s: self._idle(s) and not s["running"]
-                   and bool(s["runAll"]) and s["runAll"]["done"], timeout)
-        self.result.run_s = time.monotonic() - t0
+        seen: set[int] = set()
+        pid = cpu = None
+        last, last_cpu = t0, None  # when the last cell finished, and the kernel's CPU clock then
+        active, active_cpu = t0, None  # when the kernel's CPU clock last moved by a second
+        while True:
+            s = self.state()
+            now = time.monotonic()
+            if s["dialog"]:
+                raise NotebookProblem(f"{self.name}: a dialog opened while waiting for all cells to finish: "
+                                      f"{s['dialog']!r}")
+            if pid is None and s.get("kernel_id"):
+                pid = self.server.kernel_pid(s["kernel_id"])
+            cpu = cpu_seconds(pid) if pid is not None else None
+            if cpu is not None:
+                last_cpu = cpu if last_cpu is None else last_cpu
+                if active_cpu is None or cpu - active_cpu >= 1.0:
+                    active, active_cpu = now, cpu
+            new = [i for i in s.get("finished", []) if i not in seen]
+            if new:
+                for i in new:  # polled every 0.5 s or so: the first of the cells seen finished in one poll takes the time
+                    self.result.cell_times.append({
+                        "index": i, "at_s": round(now - t0, 1), "wall_s": round(now - last, 1),
+                        "cpu_s": None if cpu is None or last_cpu is None else round(cpu - last_cpu, 1)})
+                    last, last_cpu = now, cpu
+                seen.update(new)
+            self.result.iopub, self.result.run_s = s.get("iopub", {}), now - t0
+            if self._idle(s) and not s["running"] and s["runAll"] and s["runAll"]["done"]:
+                break
+            where = (f"{len(seen)} of {s.get('code_cells')} code cells finished, the last {now - last:.0f} s ago"
+                     + (f" (kernel CPU since: {cpu - last_cpu:.0f} s)" if cpu is not None and last_cpu is not None
+                        else "") + f"; {self.describe(s)}")
+            if cpu is not None and last_cpu is not None and cpu - last_cpu > stall_cpu_s:
+                raise NotebookProblem(f"{self.name}: the kernel computed for {stall_cpu_s:.0f} CPU seconds without "
+                                      f"finishing a cell; {where}")
+            if cpu is None and now - last > stall_cpu_s:  # no kernel process to watch: wall seconds instead
+                raise NotebookProblem(f"{self.name}: no cell finished for {stall_cpu_s:.0f} s (the kernel's process "
+                                      f"was not found, so its CPU time is unknown); {where}")
+            if cpu is not None and now - max(active, last) > idle_s:
+                raise NotebookProblem(f"{self.name}: the kernel used no CPU for {idle_s:.0f} s while a cell waits "
+                                      f"(a hang, or a request the kernel lost); {where}")
+            if now - t0 > limit_s:
+                raise NotebookProblem(f"{self.name}: the cells did not finish within {limit_s:.0f} s; {where}")
+            time.sleep(0.5)
 
     def settle_widgets(self, timeout: float = 30) -> None:
         """Wait (a while) until no widget still shows "Loading widget..."."""

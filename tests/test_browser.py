@@ -5,9 +5,17 @@ slider) redraws the attention or Dice figure. A screenshot of each notebook goes
 One JupyterLab (on a throwaway copy of notebooks/, fast mode) and one Chromium serve all the notebooks;
 each notebook is its own test. Knobs, for debugging:
     DIN_BROWSER_NOTEBOOKS=/some/folder  run that folder's NN_*.ipynb instead of notebooks/
-    DIN_BROWSER_TIMEOUT=240             seconds one notebook may take to run all its cells
+    DIN_BROWSER_ARTIFACTS=/some/folder  screenshots and timings there instead of artifacts/browser/
+    DIN_BROWSER_STALL=300               CPU seconds the kernel may compute without finishing a cell
+    DIN_BROWSER_IDLE=180                seconds the kernel may use no CPU while a cell waits
+    DIN_BROWSER_TIMEOUT=1800            seconds one notebook may take to run all its cells, at most
+The limits watch progress, not the total: on a loaded machine the kernel gets a small share of a core and every
+cell takes longer in wall time, but a cell that computes forever fails after DIN_BROWSER_STALL seconds of the
+kernel's CPU time, and a deadlock (or a lost request, the cell showing [*] forever) after DIN_BROWSER_IDLE seconds.
+artifacts/browser/timings.txt lists each notebook's slowest cells (wall and CPU seconds) and the kernel's messages.
 Outside CI, the test skips when Debian's chromium or Python playwright is missing; with CI=true it fails.
 """
+import json
 import os
 import time
 from pathlib import Path
@@ -17,9 +25,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = Path(os.environ.get("DIN_BROWSER_NOTEBOOKS", ROOT / "notebooks")).resolve()
-ARTIFACTS = ROOT / "artifacts" / "browser"
+ARTIFACTS = Path(os.environ.get("DIN_BROWSER_ARTIFACTS", ROOT / "artifacts" / "browser")).resolve()
 CHROMIUM = Path("/usr/bin/chromium")
-TIMEOUT = float(os.environ.get("DIN_BROWSER_TIMEOUT", "240"))
+STALL = float(os.environ.get("DIN_BROWSER_STALL", "300"))
+IDLE = float(os.environ.get("DIN_BROWSER_IDLE", "180"))
+TIMEOUT = float(os.environ.get("DIN_BROWSER_TIMEOUT", "1800"))
 INTERACTIVE = ("03", "04")  # notebooks whose widgets must redraw their figure when moved
 NOTEBOOKS = sorted(p.stem for p in NB_DIR.glob("[0-9][0-9]_*.ipynb"))
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -52,9 +62,11 @@ def _report(config, timings: dict) -> None:
         lines.append(f"{name:<28} {t['status']:<6} open {t['load_s']:5.1f} s  run all {t['run_s']:6.1f} s  "
                      f"total {t['total_s']:6.1f} s")
         lines += [f"{'':<36}{move}" for move in t["moves"]]
+        lines += [f"{'':<36}{line}" for line in t.get("cells", [])]
     lines.append(f"{'all notebooks':<28} {'':<6} {sum(t['total_s'] for t in timings.values()):.1f} s")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "timings.txt").write_text("\n".join(lines) + "\n")
+    (ARTIFACTS / "timings.json").write_text(json.dumps(timings, indent=1))
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     capture = config.pluginmanager.get_plugin("capturemanager")
     if reporter is None:
@@ -80,7 +92,7 @@ def lab(request, tmp_path_factory):
         pytest.fail(f"CI=true and {problem}")
     from playwright.sync_api import sync_playwright
 
-    for stale in [*ARTIFACTS.glob("*.png"), ARTIFACTS / "timings.txt"]:  # the folder shows the latest run only
+    for stale in [*ARTIFACTS.glob("*.png"), ARTIFACTS / "timings.txt", ARTIFACTS / "timings.json"]:  # the folder shows the latest run only
         stale.unlink(missing_ok=True)
     workdir = tmp_path_factory.mktemp("jupyterlab")
     server = JupyterLabServer(NB_DIR, ROOT, workdir,
@@ -100,8 +112,28 @@ def lab(request, tmp_path_factory):
         _report(request.config, timings)
 
 
+def _slowest(run, n: int = 5) -> list[str]:
+    """The cells that took longest (wall: since the cell before finished, as the test saw it; kernel: as the
+    kernel timed it), and the kernel's message counts: where a slow notebook spent its time."""
+    kernel = {c["index"]: c.get("kernel_s") for c in run.cells if c.get("type") == "code"}
+    top = sorted(run.cell_times, key=lambda t: -t["wall_s"])[:n]
+    def seconds(v):
+        return f"{v:6.1f} s" if v is not None else "   n/a  "
+
+    lines = [f"{run.cell_label(t['index'])}: wall {seconds(t['wall_s'])}, kernel CPU {seconds(t.get('cpu_s'))}, "
+             f"kernel's own timing {seconds(kernel.get(t['index']))}" for t in top if run.cells]
+    if run.iopub:
+        lines.append("iopub messages: " + ", ".join(f"{k} {v}" for k, v in sorted(run.iopub.items())))
+    return lines
+
+
+def _cell_times(run) -> list[dict]:
+    kernel = {c["index"]: c.get("kernel_s") for c in run.cells if c.get("type") == "code"}
+    return [{**t, "kernel_s": kernel.get(t["index"])} for t in run.cell_times]
+
+
 def _fail(nb, title: str, items: list[str]) -> None:
-    where = f"screenshot {ARTIFACTS.relative_to(ROOT) / (nb.name + '.png')}, server log {nb.server.log_path}"
+    where = f"screenshot {ARTIFACTS / (nb.name + '.png')}, server log {nb.server.log_path}"
     console = _listing("browser console errors", nb.result.console_errors[:5]) if nb.result.console_errors else ""
     pytest.fail("\n".join(filter(None, [_listing(f"{nb.name}: {title}", items), console, where])), pytrace=False)
 
@@ -112,7 +144,7 @@ def _listing(title: str, items: list[str]) -> str:
 
 def _check(nb, name: str) -> None:
     nb.open()
-    nb.run_all(TIMEOUT)
+    nb.run_all(STALL, IDLE, TIMEOUT)
     nb.settle_widgets()
     run = nb.collect()
     if not any(c["execution_count"] is not None for c in run.cells if c["type"] == "code"):
@@ -168,4 +200,5 @@ def test_notebook_runs_in_jupyterlab(lab, name):
                 moves = [f"{m.detail}: {'redrawn' if m.changed else 'NOT redrawn'} in {m.seconds:.1f} s"
                          for m in nb.result.moves]
                 lab.timings[name] = {"status": status, "load_s": nb.result.load_s, "run_s": nb.result.run_s,
-                                     "total_s": time.monotonic() - t0, "moves": moves}
+                                     "total_s": time.monotonic() - t0, "moves": moves, "cells": _slowest(nb.result),
+                                     "cell_times": _cell_times(nb.result), "iopub": nb.result.iopub}
