@@ -14,11 +14,13 @@ Taught in notebooks/01_data_preparation.ipynb.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .features import PAD_ID
 
@@ -34,6 +36,9 @@ __all__ = [
     "df_to_dict",
     "DataGenerator",
     "TensorBatchLoader",
+    "TensorSamples",
+    "ShardSampler",
+    "ShardedLoader",
     "validate_log",
     "check_labels",
     "check_shard",
@@ -657,8 +662,6 @@ def df_to_dict(data: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def _to_tensor(key: str, value):
-    import torch
-
     if isinstance(value, torch.Tensor):
         return value
     arr = np.asarray(value)
@@ -734,91 +737,146 @@ def shard_indices(n_total: int, rank: int = 0, world_size: int = 1, shuffle: boo
     return perm[rank::world_size]
 
 
-class TensorBatchLoader:
-    """Yield ``(x, y)`` batches cut from tensors by slicing: no per-row collation in Python.
+def _passthrough(batch):
+    """The ``collate_fn`` of our loaders: ``__getitems__`` already returns the batched dict."""
+    return batch
 
-    ``x`` is a dict of tensors with the same first dimension, ``y`` the labels (or None, for
-    prediction; labels must be 0 or 1). With ``shuffle`` the order of an epoch is a function
-    of the seed and the epoch number only: call ``set_epoch(epoch)`` before each epoch for a
-    new order (iterating again without it repeats the order), so two loaders with the same
-    seed see the same batches whatever else ran before.
 
-    For distributed training each process builds the loader with its ``rank`` and the
-    ``world_size`` and reads only its shard (``shard_indices``): shuffled, equal-sized
-    disjoint shards; unshuffled, contiguous blocks in order. ``n_samples`` is this rank's
-    sample count, ``total_samples`` the split's.
+class ShardSampler(DistributedSampler):
+    """A ``DistributedSampler`` whose order is ``shard_indices(n, rank, world_size, shuffle, seed, epoch)``.
 
-    Taught in notebooks/01_data_preparation.ipynb (sharding: notebooks/09_scaling_out.ipynb).
+    Shuffled: the permutation of ``(seed, epoch)`` (``set_epoch``), padded to equal shards and
+    dealt ``perm[rank::world_size]`` as ``DistributedSampler`` does (whose own permutation comes
+    from torch's generator; this one from NumPy's ``SeedSequence([seed, epoch])``, so the batches
+    are those of earlier versions of this package). Unshuffled: the rank's contiguous block, no
+    padding (evaluation). Taught in notebooks/09_scaling_out.ipynb.
     """
 
-    def __init__(self, x: Mapping[str, object], y=None, batch_size: int = 256, shuffle: bool = False,
-                 drop_last: bool = False, seed: int = 2022, rank: int = 0, world_size: int = 1):
-        import torch
+    def __init__(self, dataset, num_replicas: int = 1, rank: int = 0, shuffle: bool = True, seed: int = 2022):
+        what = f"{dataset.split} split" if isinstance(getattr(dataset, "split", None), str) else "split"
+        rank, num_replicas = check_shard(len(dataset), rank, num_replicas, what)
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=bool(shuffle),
+                         seed=_check_int("seed", seed, 0))
+        if not self.shuffle:
+            block = self._indices()
+            self.num_samples = block.stop - block.start
 
-        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    def _indices(self):
+        return shard_indices(len(self.dataset), self.rank, self.num_replicas, self.shuffle, self.seed, self.epoch)
+
+    def __iter__(self):
+        idx = self._indices()
+        return iter(range(idx.start, idx.stop) if isinstance(idx, slice) else idx.tolist())
+
+
+def _rows(indices):
+    """A batch's sample indices as a slice where they are consecutive (evaluation), else an int64 array."""
+    if len(indices) and indices[-1] - indices[0] == len(indices) - 1:  # cheap test first; shuffled batches fail it
+        lo, hi = int(indices[0]), int(indices[-1]) + 1
+        if (indices == list(range(lo, hi))) if isinstance(indices, list) else (np.diff(indices) == 1).all():
+            return slice(lo, hi)
+    return np.asarray(indices, dtype=np.int64)
+
+
+class TensorSamples(Dataset):
+    """A map-style dataset over a dict of tensors: ``dataset[i]`` one sample, ``__getitems__`` a batch.
+
+    ``DataLoader`` (batch_size set) calls ``__getitems__(indices)`` with a batch's indices, which
+    cuts every column at once (a slice for consecutive rows, else ``index_select``, about 3x
+    faster than indexing row by row) and returns the batched ``(x, y)`` (or ``x`` without labels);
+    ``collate_fn`` then passes it through. Taught in notebooks/01_data_preparation.ipynb.
+    """
+
+    def __init__(self, x: Mapping[str, object], y=None):
         if not x:
             raise ValueError("x is empty: pass a dict of input columns, e.g. df_to_dict(train)")
         self.x = {k: _to_tensor(k, v) for k, v in x.items()}
         sizes = {k: int(v.shape[0]) for k, v in self.x.items()}
-        n = next(iter(sizes.values()))
         if len(set(sizes.values())) != 1:
             raise ValueError(f"inputs have different numbers of rows: {sizes}; every column needs one value per sample")
+        self.n = next(iter(sizes.values()))
         self.y = None
         if y is not None:
             self.y = torch.as_tensor(check_labels(y).astype(np.float32))
-            if self.y.shape[0] != n:
-                raise ValueError(f"y has {self.y.shape[0]} labels but x has {n} rows; they must match")
-        self.rank, self.world_size = check_shard(n, rank, world_size)
-        self.total_samples = n
-        self.batch_size = int(batch_size)
-        self.shuffle = bool(shuffle)
-        self.drop_last = bool(drop_last)
-        self.seed = _check_int("seed", seed, 0)
-        self.epoch = 0
-        self._epoch_seed: int | None = None
-        self.n_samples = self._len_of(shard_indices(n, self.rank, self.world_size, self.shuffle, self.seed))
+            if self.y.shape[0] != self.n:
+                raise ValueError(f"y has {self.y.shape[0]} labels but x has {self.n} rows; they must match")
 
-    @staticmethod
-    def _len_of(idx) -> int:
-        return idx.stop - idx.start if isinstance(idx, slice) else len(idx)
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int):
+        return self.__getitems__([i])
+
+    def __getitems__(self, indices):
+        rows = _rows(indices)
+        if isinstance(rows, slice):
+            xb = {k: v[rows] for k, v in self.x.items()}
+            yb = None if self.y is None else self.y[rows]
+        else:
+            rows = torch.from_numpy(rows)
+            xb = {k: v.index_select(0, rows) for k, v in self.x.items()}
+            yb = None if self.y is None else self.y.index_select(0, rows)
+        return xb if yb is None else (xb, yb)
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self.x)
+
+
+class ShardedLoader(DataLoader):
+    """A ``torch.utils.data.DataLoader`` over ``dataset`` (one with ``__getitems__``), split for ``rank``.
+
+    Its sampler is a ``ShardSampler`` (a ``DistributedSampler``): shuffled, each epoch's order is
+    a function of ``(seed, epoch)`` only; unshuffled, contiguous blocks. ``__getitems__`` returns
+    the batch already stacked, so ``collate_fn`` passes it through; workers and pinned memory are
+    the DataLoader's own. ``set_epoch(epoch, seed=None)`` sets the sampler's epoch (and seed);
+    ``n_samples`` is this rank's sample count, ``total_samples`` the split's, ``keys`` the inputs.
+    Taught in notebooks/01_data_preparation.ipynb (sharding: notebooks/09_scaling_out.ipynb).
+    """
+
+    def __init__(self, dataset, batch_size: int = 256, shuffle: bool = False, drop_last: bool = False,
+                 seed: int = 2022, rank: int = 0, world_size: int = 1, num_workers: int = 0, pin_memory: bool = False):
+        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        sampler = ShardSampler(dataset, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed)
+        super().__init__(dataset, batch_size=int(batch_size), sampler=sampler, drop_last=bool(drop_last),
+                         collate_fn=_passthrough, num_workers=_check_int("num_workers", num_workers, 0),
+                         pin_memory=bool(pin_memory), generator=torch.Generator().manual_seed(sampler.seed))
+        # its own generator: each iter() draws the workers' base seed from it, not from torch's global one
+        # (which would shift dropout masks and initialisations that follow)
+        self.seed, self.epoch = sampler.seed, 0
 
     def set_epoch(self, epoch: int, seed: int | None = None) -> None:
         """Make the next iteration's shuffle the one of ``(seed or the loader's seed, epoch)``."""
         self.epoch = _check_int("epoch", epoch, 0)
-        self._epoch_seed = None if seed is None else _check_int("seed", seed, 0)
+        self.sampler.set_epoch(self.epoch)
+        self.sampler.seed = self.seed if seed is None else _check_int("seed", seed, 0)
 
-    def _indices(self):
-        seed = self.seed if self._epoch_seed is None else self._epoch_seed
-        return shard_indices(self.total_samples, self.rank, self.world_size, self.shuffle, seed, self.epoch)
+    rank = property(lambda self: self.sampler.rank)
+    world_size = property(lambda self: self.sampler.num_replicas)
+    shuffle = property(lambda self: self.sampler.shuffle)
+    n_samples = property(lambda self: len(self.sampler))
+    total_samples = property(lambda self: len(self.dataset))
+    keys = property(lambda self: self.dataset.keys)
 
-    def __len__(self) -> int:
-        if self.drop_last:
-            return self.n_samples // self.batch_size
-        return -(-self.n_samples // self.batch_size)
 
-    def __iter__(self) -> Iterator:
-        import torch
+class TensorBatchLoader(ShardedLoader):
+    """A ``DataLoader`` of ``(x, y)`` batches over a dict of tensors (``TensorSamples``), split for ``rank``.
 
-        idx = self._indices()
-        perm = None if isinstance(idx, slice) else torch.from_numpy(idx)
-        base = 0 if perm is not None else idx.start
-        for b in range(len(self)):
-            lo, hi = b * self.batch_size, min((b + 1) * self.batch_size, self.n_samples)
-            if perm is None:
-                xb = {k: v[base + lo:base + hi] for k, v in self.x.items()}
-                yb = None if self.y is None else self.y[base + lo:base + hi]
-            else:
-                rows = perm[lo:hi]
-                # index_select: about 3x faster than v[idx] (advanced indexing) for a batch of rows
-                xb = {k: v.index_select(0, rows) for k, v in self.x.items()}
-                yb = None if self.y is None else self.y.index_select(0, rows)
-            yield (xb, yb) if self.y is not None else xb
+    ``x`` is a dict of arrays or tensors with the same first dimension, ``y`` the labels (or
+    None, for prediction: batches are then ``x`` alone; labels must be 0 or 1). With ``shuffle``
+    the order of an epoch is a function of the seed and the epoch number only: call
+    ``set_epoch(epoch)`` before each epoch for a new order (iterating again without it repeats
+    the order). For distributed training each process builds the loader with its ``rank`` and
+    the ``world_size`` and reads only its shard (``shard_indices``). Other arguments: as
+    ``ShardedLoader``. Taught in notebooks/01_data_preparation.ipynb (sharding: 09).
+    """
 
-    @property
-    def keys(self) -> list[str]:
-        """The input names each batch holds."""
-        return list(self.x)
+    def __init__(self, x: Mapping[str, object], y=None, batch_size: int = 256, shuffle: bool = False, **kw):
+        super().__init__(TensorSamples(x, y), batch_size, shuffle, **kw)
+
+    x = property(lambda self: self.dataset.x)
+    y = property(lambda self: self.dataset.y)
 
 
 class DataGenerator:
@@ -841,12 +899,12 @@ class DataGenerator:
     def generate_dataloader(self, x_val=None, y_val=None, x_test=None, y_test=None, split_ratio=None,
                             batch_size: int = 16, num_workers: int = 0, shuffle: bool = True, seed: int = 2022,
                             rank: int = 0, world_size: int = 1):
-        """Return ``(train_dl, val_dl, test_dl)``; the training loader is shuffled (call its ``set_epoch``).
+        """Return ``(train_dl, val_dl, test_dl)``: ``torch.utils.data.DataLoader``s (``TensorBatchLoader``).
 
-        ``rank`` and ``world_size`` give each loader this process's shard (``TensorBatchLoader``).
-
-        ``num_workers`` is accepted for compatibility and ignored: batches are slices of
-        tensors already in memory, so worker processes would only add start-up time.
+        The training loader is shuffled (call its ``set_epoch``, as ``CTRTrainer`` does). ``rank``
+        and ``world_size`` give each loader this process's shard. ``num_workers`` goes to the
+        DataLoader; batches are cut from tensors already in memory, so 0 (the default) is
+        usually fastest.
         """
         x, y = self.x, self.y
         if x_val is None:
@@ -863,7 +921,7 @@ class DataGenerator:
                 y_test = y[idx["test"]]
             x = {k: np.asarray(v)[idx["train"]] for k, v in x.items()}
             y = y[idx["train"]]
-        shard = {"rank": rank, "world_size": world_size}
+        shard = {"rank": rank, "world_size": world_size, "num_workers": num_workers}
         train_dl = TensorBatchLoader(x, y, batch_size=batch_size, shuffle=shuffle, seed=seed, **shard)
         val_dl = TensorBatchLoader(x_val, y_val, batch_size=batch_size, **shard)
         test_dl = None if x_test is None else TensorBatchLoader(x_test, y_test, batch_size=batch_size, **shard)

@@ -46,21 +46,23 @@ import os
 import shutil
 import uuid
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import __version__
+from torch.utils.data import Dataset
+
 from .data import (
     DataPreparationWarning,
+    ShardedLoader,
+    _rows,
     check_labels,
-    check_shard,
     draw_samples,
     id_vocabulary,
     to_codes,
-    shard_indices,
     sort_log,
     user_level_values,
 )
@@ -69,6 +71,7 @@ from .features import PAD_ID
 __all__ = [
     "LeanSamples",
     "LeanBatchLoader",
+    "LeanDataset",
     "SamplesMismatchError",
     "build_samples",
     "prepare_samples",
@@ -236,18 +239,16 @@ class LeanSamples:
             out[c] = np.asarray(a[f"user.{c}"][user])
         return out
 
-    def loader(self, split: str, batch_size: int = 2048, shuffle: bool | None = None, drop_last: bool = False,
-               seed: int = 2022, rank: int = 0, world_size: int = 1) -> "LeanBatchLoader":
-        """A loader over ``split``; ``shuffle`` defaults to True for "train", False otherwise."""
-        shuffle = (split == "train") if shuffle is None else shuffle
-        return LeanBatchLoader(self, split, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, seed=seed,
-                               rank=rank, world_size=world_size)
+    def loader(self, split: str, batch_size: int = 2048, shuffle: bool | None = None, **kw) -> "LeanBatchLoader":
+        """A ``DataLoader`` over ``split``; ``shuffle`` defaults to True for "train", False otherwise.
 
-    def loaders(self, batch_size: int = 2048, seed: int = 2022, rank: int = 0,
-                world_size: int = 1) -> tuple["LeanBatchLoader", "LeanBatchLoader", "LeanBatchLoader"]:
+        ``kw``: ``drop_last``, ``seed``, ``rank``, ``world_size``, ``num_workers``, ``pin_memory``.
+        """
+        return LeanBatchLoader(self, split, batch_size, (split == "train") if shuffle is None else shuffle, **kw)
+
+    def loaders(self, batch_size: int = 2048, **kw) -> tuple["LeanBatchLoader", "LeanBatchLoader", "LeanBatchLoader"]:
         """``(train, val, test)`` loaders as ``DataGenerator.generate_dataloader`` makes them (train shuffled)."""
-        return tuple(self.loader(s, batch_size=batch_size, seed=seed, rank=rank, world_size=world_size)
-                     for s in SPLITS)
+        return tuple(self.loader(s, batch_size=batch_size, **kw) for s in SPLITS)
 
     def save(self, folder: str | os.PathLike) -> Path:
         """Write one ``.npy`` file per array and the manifest into a new folder, then move it to ``folder``.
@@ -511,68 +512,48 @@ def open_samples(folder: str | os.PathLike, **expected) -> LeanSamples:
     return samples
 
 
-class LeanBatchLoader:
-    """``(x, y)`` batches of one split of ``LeanSamples``, gathered per batch from the sorted log.
+class LeanDataset(Dataset):
+    """One split of ``LeanSamples`` as a map-style dataset: ``__getitems__`` gathers a batch by index arithmetic.
 
-    The same protocol as ``TensorBatchLoader``: ``batch_size``, ``shuffle``, ``drop_last``,
-    ``seed``, ``set_epoch(epoch, seed=None)``, ``rank`` / ``world_size`` shards through the
-    same ``shard_indices`` (so both loaders give the same batches for the same samples),
-    ``n_samples`` (this rank's), ``total_samples``, ``keys``. Nothing is copied up front: a
-    batch reads its samples' rows and histories from the (memory-mapped) arrays.
-
+    ``DataLoader`` (batch_size set) calls ``__getitems__(indices)`` with a batch's sample indices:
+    one ``LeanSamples.gather`` reads their rows and histories from the (memory-mapped) arrays and
+    returns the batched ``(x, y)`` as tensors; nothing is copied up front.
     Taught in notebooks/09_scaling_out.ipynb.
     """
 
-    def __init__(self, samples: LeanSamples, split: str, batch_size: int = 2048, shuffle: bool = False,
-                 drop_last: bool = False, seed: int = 2022, rank: int = 0, world_size: int = 1):
-        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if isinstance(seed, bool) or int(seed) != seed or seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-        self.samples = samples
-        self.split = samples._check_split(split)
+    def __init__(self, samples: LeanSamples, split: str):
+        self.samples, self.split = samples, samples._check_split(split)
         check_labels(samples.labels(split), what=f"the {split} labels")
-        self.total_samples = samples.n_samples(split)
-        self.rank, self.world_size = check_shard(self.total_samples, rank, world_size, what=f"{split} split")
-        self.batch_size = int(batch_size)
-        self.shuffle = bool(shuffle)
-        self.drop_last = bool(drop_last)
-        self.seed = int(seed)
-        self.epoch = 0
-        self._epoch_seed: int | None = None
-        idx = shard_indices(self.total_samples, self.rank, self.world_size, self.shuffle, self.seed)
-        self.n_samples = idx.stop - idx.start if isinstance(idx, slice) else len(idx)
-
-    def set_epoch(self, epoch: int, seed: int | None = None) -> None:
-        """Make the next iteration's shuffle the one of ``(seed or the loader's seed, epoch)``."""
-        if isinstance(epoch, bool) or int(epoch) != epoch or epoch < 0:
-            raise ValueError(f"epoch must be an integer >= 0, got {epoch!r}")
-        if seed is not None and (isinstance(seed, bool) or int(seed) != seed or seed < 0):
-            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-        self.epoch, self._epoch_seed = int(epoch), None if seed is None else int(seed)
 
     def __len__(self) -> int:
-        if self.drop_last:
-            return self.n_samples // self.batch_size
-        return -(-self.n_samples // self.batch_size)
+        return self.samples.n_samples(self.split)
+
+    def __getitem__(self, i: int):
+        return self.__getitems__([i])
+
+    def __getitems__(self, indices):
+        import torch
+
+        rows = _rows(indices)
+        xb = {k: _tensor(v, torch) for k, v in self.samples.gather(self.split, rows).items()}
+        return xb, torch.from_numpy(np.asarray(self.samples.labels(self.split)[rows], dtype=np.float32))
 
     @property
     def keys(self) -> list[str]:
-        """The input names each batch holds."""
         return self.samples.keys
 
-    def __iter__(self) -> Iterator:
-        import torch
 
-        seed = self.seed if self._epoch_seed is None else self._epoch_seed
-        idx = shard_indices(self.total_samples, self.rank, self.world_size, self.shuffle, seed, self.epoch)
-        labels = self.samples.labels(self.split)
-        for b in range(len(self)):
-            lo, hi = b * self.batch_size, min((b + 1) * self.batch_size, self.n_samples)
-            rows = slice(idx.start + lo, idx.start + hi) if isinstance(idx, slice) else idx[lo:hi]
-            xb = {k: _tensor(v, torch) for k, v in self.samples.gather(self.split, rows).items()}
-            yb = torch.from_numpy(np.asarray(labels[rows], dtype=np.float32))
-            yield xb, yb
+class LeanBatchLoader(ShardedLoader):
+    """A ``DataLoader`` of ``(x, y)`` batches of one split of ``LeanSamples`` (``LeanDataset``), split for ``rank``.
+
+    The same protocol and sampler as ``TensorBatchLoader`` (so both give the same batches for
+    the same samples): ``batch_size``, ``shuffle``, ``drop_last``, ``seed``,
+    ``set_epoch(epoch, seed=None)``, ``rank`` / ``world_size``, ``n_samples``,
+    ``total_samples``, ``keys``. Taught in notebooks/09_scaling_out.ipynb.
+    """
+
+    def __init__(self, samples: LeanSamples, split: str, batch_size: int = 2048, shuffle: bool = False, **kw):
+        super().__init__(LeanDataset(samples, split), batch_size, shuffle, **kw)
 
 
 def _as_torch_like(codes: np.ndarray, like):

@@ -153,3 +153,56 @@ def test_shard_indices_matches_distributed_sampler():
     assert [o.tolist() for o in ours] == [padded[r::world].tolist() for r in range(world)]
     assert shard_indices(n, 1, world) == slice(4, 7)  # blocks 4, 3, 3, 3
     assert torch is not None
+
+
+# ---------------------------------------------------------------- standard PyTorch parts (issue 18 item 4)
+def test_loaders_are_dataloaders_whose_datasets_batch_by_index(make, monkeypatch):
+    import torch
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    dl = make(23, batch_size=5, shuffle=True, seed=1, rank=1, world_size=2)
+    assert isinstance(dl, DataLoader) and isinstance(dl.sampler, DistributedSampler)
+    assert (dl.sampler.rank, dl.sampler.num_replicas, dl.batch_size) == (1, 2, 5)
+    calls = []
+    getitems = type(dl.dataset).__getitems__
+    monkeypatch.setattr(type(dl.dataset), "__getitems__", lambda self, idx: calls.append(list(idx)) or getitems(self, idx))
+    batches = [xb["sample"].tolist() for xb, _ in dl]
+    assert calls == batches  # one call per batch, with the batch's indices, as the DataLoader's fetcher makes it
+    one, label = dl.dataset[4]  # map-style: one sample is a batch of one
+    assert one["sample"].tolist() == [4] and label.tolist() == [0.0]
+    assert len(dl.dataset) == 23 and isinstance(label, torch.Tensor)
+
+
+def test_a_users_own_dataloader_with_distributed_sampler(make):
+    """The dataset under torch's own DistributedSampler: shards cover the split, set_epoch reshuffles."""
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    dataset = make(31, batch_size=4).dataset
+    loaders = [DataLoader(dataset, batch_size=4, collate_fn=lambda b: b,
+                          sampler=DistributedSampler(dataset, num_replicas=2, rank=r, shuffle=True, seed=7))
+               for r in range(2)]
+    first = [epoch_samples(dl) for dl in loaders]
+    assert set(np.concatenate(first).tolist()) == set(range(31)) and len(first[0]) == len(first[1]) == 16
+    for dl in loaders:
+        dl.sampler.set_epoch(1)
+    assert not all((a == b).all() for a, b in zip(first, (epoch_samples(dl) for dl in loaders)))
+
+
+def test_worker_processes_give_the_same_batches(make):
+    a = make(40, batch_size=6, shuffle=True, seed=2)
+    b = make(40, batch_size=6, shuffle=True, seed=2, num_workers=2)
+    for dl in (a, b):
+        dl.set_epoch(3)
+    assert [xb["sample"].tolist() for xb, _ in a] == [xb["sample"].tolist() for xb, _ in b]
+
+
+def test_iterating_leaves_torchs_global_generator_alone(make):
+    """A DataLoader draws its workers' base seed on every iter(); from its own generator, not torch's global one."""
+    import torch
+
+    torch.manual_seed(0)
+    want = torch.rand(3)
+    torch.manual_seed(0)
+    for _ in make(20, batch_size=4, shuffle=True):
+        pass
+    assert torch.equal(torch.rand(3), want)  # dropout masks and initialisations after an epoch are unchanged
