@@ -134,6 +134,8 @@ def load_data(data: str | None, format: str | None):
     except (OSError, ValueError, KeyError) as e:  # a missing or unreadable path, a wrong format or schema
         if isinstance(e, OSError) and e.filename is not None:
             message = f"cannot read {e.filename}: {e.strerror}; give a file or folder you can read"
+        elif isinstance(e, OSError) and not _raised_by_the_package(e):  # e.g. a download without a network
+            message = f"cannot get it ({type(e).__name__}: {e}); check the path, or the network for a download"
         elif _raised_by_the_package(e):  # the loaders' own message names the path or column and the fix
             message = str(e.args[0] if isinstance(e, KeyError) and e.args else e)
             for python, option in (("pass format=", "pass --format"), ("load_dataset(..., format=...)", "--format")):
