@@ -43,6 +43,7 @@ __all__ = [
     "check_labels",
     "check_shard",
     "shard_indices",
+    "history_window",
     "id_vocabulary",
     "to_codes",
     "encode_ids",
@@ -222,19 +223,24 @@ def encode_ids(data: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFrame
 
 
 # ---------------------------------------------------------------------------- sequences
-def _history_matrix(values: np.ndarray, first_row: np.ndarray, is_pad: np.ndarray, max_len: int) -> np.ndarray:
-    """Histories as a ``(n_samples, max_len)`` matrix: oldest first, real steps then ``PAD_ID``.
+def padded_column(values: np.ndarray, max_len: int, dtype=np.int64) -> np.ndarray:
+    """A sorted log's column followed by ``max_len`` ``PAD_ID``s: what ``history_window`` reads from."""
+    return np.concatenate([values.astype(dtype, copy=False), np.full(max_len, PAD_ID, dtype=dtype)])
 
-    ``values`` is a column of the log sorted by (user, time); a sample whose target sits at
-    row ``p`` with ``h`` earlier behaviours kept has history rows ``p - h .. p - 1``, so its
-    matrix row is the window of ``max_len`` rows that starts at ``first_row = p - h``, with
-    the steps from ``h`` on (the target and later rows: ``is_pad``) overwritten by padding.
-    Copying whole windows (a row gather from a strided view) is several times faster than
-    gathering ``n_samples * max_len`` single elements.
+
+def history_window(column: np.ndarray, start, hist_len: np.ndarray, max_len: int) -> np.ndarray:
+    """Histories as a ``(n_samples, max_len)`` int64 matrix: oldest first, real steps then ``PAD_ID``.
+
+    THE history window of both paths (``generate_seq_feature``'s frames and the lean loaders'
+    batches). ``column`` is a sorted log's column from ``padded_column``; a sample with
+    ``hist_len = h`` whose history starts at sorted row ``start`` reads rows ``start .. start + h - 1``:
+    the window of ``max_len`` rows from ``start``, with the steps from ``h`` on (its target and
+    later rows) overwritten by padding. Copying whole windows (a row gather from a strided view)
+    is several times faster than gathering ``n_samples * max_len`` single elements.
+    Taught in notebooks/01_data_preparation.ipynb.
     """
-    padded = np.concatenate([values.astype(np.int64, copy=False), np.full(max_len, PAD_ID, dtype=np.int64)])
-    out = np.lib.stride_tricks.sliding_window_view(padded, max_len)[first_row]
-    np.putmask(out, is_pad, PAD_ID)
+    out = np.lib.stride_tricks.sliding_window_view(column, max_len)[start].astype(np.int64, copy=False)
+    np.putmask(out, np.arange(max_len) >= np.asarray(hist_len)[:, None], PAD_ID)
     return out
 
 
@@ -601,9 +607,7 @@ def generate_seq_feature(
     frames = []
     for s in splits:
         # Histories are cut from the sorted log once, already in the samples' final order.
-        first_row = s.row - s.hist_len
-        is_pad = np.arange(max_len) >= s.hist_len[:, None]
-        hist = {c: _history_matrix(a, first_row, is_pad, max_len)
+        hist = {c: history_window(padded_column(a, max_len), s.row - s.hist_len, s.hist_len, max_len)
                 for c, a in {item_col: log.items, **log.attrs}.items()}
         cols: dict[str, object] = {user_col: log.users[s.row], item_col: s.target}
         for c in item_attribute_cols:

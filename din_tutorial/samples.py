@@ -7,7 +7,8 @@ user's time-sorted log. The lean form keeps the sorted log's id columns once and
 sample, only what differs:
 
 ============================  ===============================================================
-``log.<item>``, ``log.<attr>``  the log sorted by (user, time, tie key), one value per behaviour
+``log.<item>``, ``log.<attr>``  the log sorted by (user, time, tie key), one value per behaviour, then
+                                ``max_len`` ``PAD_ID``s (so that every history is one window)
 ``item.<attr>``                 item id -> attribute (the targets' and negatives' attributes)
 ``user.<user>``, ``user.<col>`` one row per user: its id and its profile (gender, age, ...)
 ``<split>.user``                the sample's user (a row of the ``user.*`` arrays)
@@ -22,8 +23,8 @@ per id the log holds, not one per number up to the largest raw id. The samples a
 the raw ids and encoded afterwards, so they equal the raw log's samples up to the mapping.
 
 A loader (``LeanBatchLoader``) gathers each batch's ``(batch, max_len)`` histories by index
-arithmetic: one gather from the log columns at ``start + 0 .. max_len - 1``, ``PAD_ID``
-from ``len`` on. The batches are the dicts of tensors that ``df_to_dict`` and
+arithmetic: the windows of the log columns at ``start .. start + max_len - 1``, ``PAD_ID``
+from ``len`` on (``data.history_window``, the one window both paths use). The batches are the dicts of tensors that ``df_to_dict`` and
 ``TensorBatchLoader`` give for the same log (the same keys, values and order, without the
 target time and the label among the inputs), and the samples are the same ones: both paths
 call ``sort_log``, ``draw_samples`` and ``user_level_values`` of ``din_tutorial.data``.
@@ -61,7 +62,9 @@ from .data import (
     _rows,
     check_labels,
     draw_samples,
+    history_window,
     id_vocabulary,
+    padded_column,
     to_codes,
     sort_log,
     user_level_values,
@@ -81,7 +84,7 @@ __all__ = [
 ]
 
 FORMAT = "din-tutorial lean samples"
-FORMAT_VERSION = 3  # 2: ties ordered by data.tie_key, not by item id; 3: sparse ids stored as codes (vocab.<col>)
+FORMAT_VERSION = 3  # 2: ties ordered by data.tie_key, not by item id; 3: sparse ids as codes, log columns padded
 SPLITS = ("train", "val", "test")
 MANIFEST = "manifest.json"
 SETTINGS = ("max_len", "neg_ratio", "neg_sampling", "seed", "min_item", "shuffle", "encode")
@@ -215,25 +218,20 @@ class LeanSamples:
     def gather(self, split: str, rows) -> dict[str, np.ndarray]:
         """The inputs of the samples ``rows`` (an index array or a slice) of ``split``.
 
-        Histories are one gather from the sorted log: row ``start + k`` for step ``k``,
-        ``PAD_ID`` where ``k >= len``. Returns int64 arrays (floats for float profile
+        Histories are windows of the sorted log (``history_window``): row ``start + k`` for step
+        ``k``, ``PAD_ID`` where ``k >= len``. Returns int64 arrays (floats for float profile
         columns), histories ``(len(rows), max_len)``, oldest first.
         """
         a, split = self.arrays, self._check_split(split)
         user = np.asarray(a[f"{split}.user"][rows], dtype=np.int64)
         target = np.asarray(a[f"{split}.target"][rows], dtype=np.int64)
         hist_len = np.asarray(a[f"{split}.len"][rows], dtype=np.int64)
-        steps = np.arange(self.max_len)
-        pos = np.asarray(a[f"{split}.start"][rows], dtype=np.int64)[:, None] + steps  # (batch, max_len)
-        np.minimum(pos, len(a[f"log.{self.item_col}"]) - 1, out=pos)  # rows past the log's end are padding anyway
-        is_pad = steps >= hist_len[:, None]
+        start = np.asarray(a[f"{split}.start"][rows], dtype=np.int64)
         out = {self.user_col: np.asarray(a[f"user.{self.user_col}"][user], dtype=np.int64), self.item_col: target}
         for c in self.item_attribute_cols:
             out[c] = np.asarray(a[f"item.{c}"][target], dtype=np.int64)
         for c in (self.item_col, *self.item_attribute_cols):
-            h = np.asarray(a[f"log.{c}"][pos], dtype=np.int64)
-            np.putmask(h, is_pad, PAD_ID)
-            out[f"hist_{c}"] = h
+            out[f"hist_{c}"] = history_window(a[f"log.{c}"], start, hist_len, self.max_len)
         out["hist_len"] = hist_len
         for c in self.user_columns:
             out[c] = np.asarray(a[f"user.{c}"][user])
@@ -373,9 +371,10 @@ def _assemble(log, users: dict[str, np.ndarray], splits, settings: dict) -> Lean
     id_max = max([int(log_items.max())] + [int(t.max()) for t in attr_of_item.values()])
     id_type = _smallest_int(id_max)
     row_type = _smallest_int(n)
-    arrays: dict[str, np.ndarray] = {f"log.{log.item_col}": log_items.astype(id_type)}
+    max_len = settings["max_len"]  # the log columns end with max_len PAD_IDs: every history is one window of them
+    arrays: dict[str, np.ndarray] = {f"log.{log.item_col}": padded_column(log_items, max_len, id_type)}
     for c in log.attrs:
-        arrays[f"log.{c}"] = ids(c, log.attrs[c]).astype(id_type)
+        arrays[f"log.{c}"] = padded_column(ids(c, log.attrs[c]), max_len, id_type)
         arrays[f"item.{c}"] = attr_of_item[c].astype(id_type)
     user_ids = ids(log.user_col, log.user_ids)
     arrays[f"user.{log.user_col}"] = user_ids.astype(_smallest_int(int(user_ids.max())))

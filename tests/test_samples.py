@@ -141,7 +141,9 @@ def test_folder_round_trip_is_memory_mapped_and_compact(tmp_path):
         assert v.dtype == mem.arrays[k].dtype and (v == mem.arrays[k]).all(), k
     assert opened.arrays["log.item_id"].dtype == np.int32 and opened.arrays["train.label"].dtype == np.int8
     assert opened.arrays["train.len"].dtype == np.int16
-    assert len(opened.arrays["log.item_id"]) == len(log) and len(opened.arrays["user.gender"]) == log.user_id.nunique()
+    max_len = opened.max_len  # the log columns end with max_len PAD_IDs, so every history is one window
+    assert len(opened.arrays["log.item_id"]) == len(log) + max_len and (opened.arrays["log.item_id"][-max_len:] == -1).all()
+    assert len(opened.arrays["user.gender"]) == log.user_id.nunique()
     m = json.loads((tmp_path / "s" / "manifest.json").read_text())
     assert m["format_version"] == FORMAT_VERSION and m["settings"]["max_len"] == 5
     assert m["counts"]["interactions"] == len(log) and m["vocab"]["item_id"] == log.item_id.max() + 1
