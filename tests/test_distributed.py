@@ -40,12 +40,6 @@ ONE_NODE = ["--nnodes=1", "--rdzv_backend=c10d", "--rdzv_endpoint=127.0.0.1:0"] 
 ATOL = 1e-5  # float noise of other batch compositions is ~1e-7 here
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run_bounded(commands: list[list[str]], cwd: Path, env: dict = ENV) -> list[subprocess.CompletedProcess]:
     """Run commands side by side, each in its own session; past TIMEOUT_S kill every process they started."""
     procs = [subprocess.Popen(c, env=env, cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -68,10 +62,11 @@ def launch(tmp: Path, *args: str) -> subprocess.CompletedProcess:
     return run_bounded([command], cwd=tmp)[0]
 
 
-def assert_clean_exit(done: subprocess.CompletedProcess) -> None:
-    out = done.stdout + done.stderr
-    assert done.returncode == 0, out[-4000:]
-    assert "terminate called" not in out and "SIGABRT" not in out, out[-4000:]
+def assert_clean_exit(done: subprocess.CompletedProcess, also: list = ()) -> None:
+    """Exit status 0 and no abort; on failure the message shows this job's output (and that of ``also``)."""
+    out = "\n".join(d.stdout + d.stderr for d in also) or done.stdout + done.stderr
+    assert done.returncode == 0, out[-6000:]
+    assert "terminate called" not in out and "SIGABRT" not in out, out[-6000:]
 
 
 def one_process(sync: bool, batch: int = GLOBAL_BATCH, mba_reg: float = 0.0):
@@ -251,12 +246,16 @@ def test_main_job_on_two_machines_without_a_shared_folder_prepares_each_and_neve
     for name in ("a", "b"):
         prepare_lean(pd.read_csv(tmp_path / "other.csv"), tmp_path / name / "samples")
     stale = json.loads((tmp_path / "a" / "samples" / "manifest.json").read_text())["log_sha256"]
-    launcher = ["--nnodes=2", "--nproc_per_node=1", "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{free_port()}",
-                f"--rdzv_id={uuid.uuid4().hex}"]
+    # the rendezvous store lives here, as on a cluster's long-lived host: with an agent hosting it, the agent that
+    # finishes first would take it away while the other still polls it (torchrun's error, not ours)
+    store = torch.distributed.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
+    launcher = ["--nnodes=2", "--nproc_per_node=1", "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{store.port}",
+                "--rdzv_conf=is_host=false", f"--rdzv_id={uuid.uuid4().hex}"]
     done = run_bounded([main_job(tmp_path / "log.csv", tmp_path / name, *launcher) for name in ("a", "b")],
                        cwd=tmp_path)
+    del store
     for d in done:
-        assert_clean_exit(d)
+        assert_clean_exit(d, also=done)
     fresh = prepare_lean(pd.read_csv(tmp_path / "log.csv"), tmp_path / "fresh").samples.manifest["log_sha256"]
     assert fresh != stale
     for name in ("a", "b"):
