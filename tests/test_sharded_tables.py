@@ -47,12 +47,16 @@ def launch(tmp: Path, scenario: str, sharding: str) -> subprocess.CompletedProce
 
 def one_process():
     """The reference: the plain DIN (PaddedEmbedding tables), the same seeds, one process with the whole batch."""
-    torch.set_num_threads(1)
-    x, y = make_split(seed=1)
-    train = TensorBatchLoader(x, y, batch_size=GLOBAL_BATCH, shuffle=True, seed=7)
-    with tempfile.TemporaryDirectory() as ckpt:
-        return CTRTrainer(build_model(sync_dice=True), optimizer_fn=torch.optim.SGD, optimizer_params={"lr": LR},
-                          n_epoch=1, model_path=ckpt, verbose=False, seed=SEED).fit(train)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each rank of the job (the worker); given back after, for the tests that follow
+    try:
+        x, y = make_split(seed=1)
+        train = TensorBatchLoader(x, y, batch_size=GLOBAL_BATCH, shuffle=True, seed=7)
+        with tempfile.TemporaryDirectory() as ckpt:
+            return CTRTrainer(build_model(sync_dice=True), optimizer_fn=torch.optim.SGD, optimizer_params={"lr": LR},
+                              n_epoch=1, model_path=ckpt, verbose=False, seed=SEED).fit(train)
+    finally:
+        torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------- without TorchRec

@@ -15,9 +15,17 @@ from din_tutorial.datasets import make_synthetic_amazon  # noqa: E402
 from din_tutorial.pipeline import build_model, prepare  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def setup():
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread here, and the count given back after this module (the modules after it keep theirs)."""
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def setup(one_thread):
     log, truth = make_synthetic_amazon(n_users=30, seed=1)
     prepared = prepare(log, max_len=20, batch_size=64)
     torch.manual_seed(0)
