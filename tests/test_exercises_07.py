@@ -2,12 +2,13 @@
 
 import numpy as np
 import pytest
+import torch
 
 pytest.importorskip("sklearn")
 
 from exercise_utils import assert_solution_passes, assert_stub_is_todo
 
-from din_tutorial.checks import ExerciseFailed, check_attention_share, check_pca_2d
+from din_tutorial.checks import ExerciseFailed, check_pca_2d, check_theme_rank_auc, theme_rank_auc_reference
 
 
 @pytest.mark.parametrize("name", ["07_visualization_ex2", "07_visualization_ex1"])
@@ -78,41 +79,96 @@ def test_pca_check_accepts_flipped_signs_and_torch():
     assert check_pca_2d(flipped)
 
 
-# ---- 07.1 the share of attention mass
-def no_abs(w, m, s):
-    return (w * m * s).sum(1) / (w * m).sum(1)
+# ---- 07.1 does the attention order the behaviours by theme?
+def _pairs(m, s):
+    return ((m & s).unsqueeze(2) & (m & ~s).unsqueeze(1)).float()
 
 
-def no_mask(w, m, s):
-    return (w.abs() * s).sum(1) / w.abs().sum(1)
+def _auc(a, m, s, tie=0.5, undefined=None):
+    first, second = a.unsqueeze(2), a.unsqueeze(1)
+    score = (first > second).float() + tie * (first == second).float()
+    p = _pairs(m, s)
+    out = (score * p).sum((1, 2)) / p.sum((1, 2))
+    return out if undefined is None else torch.nan_to_num(out, nan=undefined)
 
 
-def by_count(w, m, s):
-    return (w.abs() * m * s).sum(1) / m.sum(1)
+def right(w, m, s):
+    return _auc(w.abs(), m, s)
+
+
+def signed(w, m, s):
+    return _auc(w, m, s)
+
+
+def with_padding(w, m, s):
+    return _auc(w.abs(), torch.ones_like(m), s)
+
+
+def ties_lose(w, m, s):
+    return _auc(w.abs(), m, s, tie=0.0)
+
+
+def ties_win(w, m, s):
+    return _auc(w.abs(), m, s, tie=1.0)
+
+
+def undefined_as_half(w, m, s):
+    return _auc(w.abs(), m, s, undefined=0.5)
+
+
+def reversed_order(w, m, s):
+    return 1 - _auc(w.abs(), m, s)
 
 
 def one_number(w, m, s):
-    a = w.abs() * m
-    return (a * s).sum() / a.sum()
+    a, p = w.abs(), _pairs(m, s)
+    score = (a.unsqueeze(2) > a.unsqueeze(1)).float() + 0.5 * (a.unsqueeze(2) == a.unsqueeze(1)).float()
+    return (score * p).sum() / p.sum()
 
 
-def positive_only(w, m, s):
-    a = w.clamp_min(0) * m  # drops the negative weights instead of counting their size
-    return (a * s).sum(1) / a.sum(1)
+def by_all_pairs(w, m, s):  # divides by every pair of the row, not by the (same, other) pairs
+    a, p = w.abs(), _pairs(m, s)
+    score = (a.unsqueeze(2) > a.unsqueeze(1)).float() + 0.5 * (a.unsqueeze(2) == a.unsqueeze(1)).float()
+    return (score * p).sum((1, 2)) / (m.sum(1) ** 2)
+
 
 
 @pytest.mark.parametrize("wrong, words", [
-    (positive_only, "part of a whole"),
-    (no_abs, "magnitudes"),
-    (no_mask, "padded steps are counted"),
-    (by_count, "divided by a number of steps"),
-    (one_number, "one share per row"),
+    (signed, "change sign"),
+    (with_padding, "padded steps are counted"),
+    (ties_lose, "as a loss"),
+    (ties_win, "as a win"),
+    (undefined_as_half, "undefined"),
+    (reversed_order, "wrong way"),
+    (one_number, "one number per row"),
+    (by_all_pairs, "differ from the reference"),
 ])
-def test_share_check_rejects_typical_mistakes(wrong, words):
+def test_rank_check_rejects_typical_mistakes(wrong, words):
     with pytest.raises(ExerciseFailed, match=words):
-        check_attention_share(wrong)
+        check_theme_rank_auc(wrong)
 
 
-@pytest.mark.parametrize("check", [check_pca_2d, check_attention_share])
+def test_rank_check_accepts_a_vectorised_torch_answer():
+    assert check_theme_rank_auc(right)
+
+
+def test_reference_against_sklearn_and_its_invariances():
+    from sklearn.metrics import roc_auc_score
+
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(5, 9, generator=gen)
+    m = torch.arange(9)[None, :] < torch.tensor([9, 7, 4, 9, 2])[:, None]
+    s = torch.rand(5, 9, generator=gen) < 0.5
+    s[:, 0], s[:, 1] = True, False  # every row has both kinds
+    got = theme_rank_auc_reference(w, m, s)
+    for r in range(5):
+        real = m[r].numpy()
+        assert abs(got[r] - roc_auc_score(s[r].numpy()[real], w[r].abs().numpy()[real])) < 1e-12
+    assert np.allclose(theme_rank_auc_reference(-3.0 * w, m, s), got)  # a negative common factor changes nothing
+    flat = theme_rank_auc_reference(torch.ones(5, 9), m, s)
+    assert np.allclose(flat, 0.5)  # weights that ignore the theme: 0.5, whatever the mix
+
+
+@pytest.mark.parametrize("check", [check_pca_2d, check_theme_rank_auc])
 def test_stub_is_todo(check, capsys):
     assert_stub_is_todo(check, capsys)

@@ -4,9 +4,9 @@ Each ``check_*`` runs the learner's answer against the package's reference, prin
 matched and, on a mismatch, raises ExerciseFailed with a hint (never the answer).
 
 * 07.2 ``check_pca_2d(pca_2d)``: PCA to two dimensions by hand, against scikit-learn's ``PCA``.
-* 07.1 ``check_attention_share(same_theme_share)``: the share of the attention mass ``|w|`` on
-  the behaviours that share the candidate's theme, against
-  :func:`din_tutorial.visualize.attention_mass_share`.
+* 07.1 ``check_theme_rank_auc(theme_rank_auc)``: per history, the probability that a real behaviour
+  of the candidate's theme gets a larger ``|w|`` than one of another theme (ties count half; NaN
+  where a history lacks one of the two kinds), against :func:`theme_rank_auc_reference`.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 
 from ._core import ExerciseFailed, compare, exercise  # noqa: F401
 
-__all__: list[str] = ["check_pca_2d", "check_attention_share"]
+__all__: list[str] = ["check_pca_2d", "check_theme_rank_auc", "theme_rank_auc_reference"]
 
 
 def _np(a) -> np.ndarray:
@@ -90,53 +90,119 @@ def check_pca_2d(pca_2d, X=None) -> list[str]:
     ]
 
 
-def _share_data(seed: int = 3):
-    """Weights with both signs, junk on padded steps, and theme flags that are True on some padding too."""
+def theme_rank_auc_reference(weights, mask, same) -> np.ndarray:
+    """Per row, the probability that a real step marked ``same`` outweighs (``|w|``) a real step not marked.
+
+    Over every (same, other) pair of real steps (``mask`` True) of the row, a larger ``|w|`` on the
+    ``same`` step counts 1 and a tie 1/2; divided by the number of such pairs. NaN where a row has no
+    real ``same`` step or no real other one. 0.5 for weights that ignore ``same``, whatever the share
+    of ``same`` steps; unchanged when a row's weights are multiplied by a non-zero constant.
+
+    The reference of exercise 07.1 (notebooks/07_visualization.ipynb); the notebook applies it to the
+    test split after the check.
+    """
+    w = np.abs(_np(weights).astype(np.float64))
+    m, s = _np(mask).astype(bool), _np(same).astype(bool)
+    if not (w.shape == m.shape == s.shape) or w.ndim != 2:
+        raise ValueError(f"weights, mask and same must be (rows, seq_len) of one shape, got {w.shape}, {m.shape}, {s.shape}")
+    out = np.full(len(w), np.nan)
+    for r in range(len(w)):  # row by row: a history's pairs never mix with another's
+        hi, lo = w[r, m[r] & s[r]], w[r, m[r] & ~s[r]]
+        if len(hi) and len(lo):
+            diff = hi[:, None] - lo[None, :]  # (n_same, n_other)
+            out[r] = ((diff > 0).sum() + 0.5 * (diff == 0).sum()) / diff.size
+    return out
+
+
+def _rank_data(seed: int = 3):
+    """Weights of both signs with ties (equal magnitudes), junk on padding, rows lacking one kind of step."""
     import torch
 
     gen = torch.Generator().manual_seed(seed)
-    batch, seq_len = 6, 12
-    lengths = torch.tensor([12, 9, 5, 3, 7, 1])
+    batch, seq_len = 8, 12
+    lengths = torch.tensor([12, 9, 5, 3, 7, 1, 6, 10])
     mask = torch.arange(seq_len)[None, :] < lengths[:, None]
-    weights = torch.randn(batch, seq_len, generator=gen) * 0.5 + 0.1
+    weights = (torch.randn(batch, seq_len, generator=gen) * 0.5 + 0.1).round(decimals=1)  # rounded: many ties
+    weights[0, 1] = -weights[0, 0]  # equal magnitudes, opposite signs: a tie in |w|
+    weights[~mask] = torch.randn(int((~mask).sum()), generator=gen) * 5.0  # large junk on padded steps
     same = torch.rand(batch, seq_len, generator=gen) < 0.4
+    same[0, :2] = torch.tensor([True, False])
+    same[1, :3] = True
     same[:, -1] = True  # padded steps whose junk "theme" happens to match
-    same[5, 0] = True  # a one-behaviour history on the candidate's theme
+    same[5, 0] = True  # a one-behaviour history: no pair at all
+    same[6, :6] = False  # a history without a single behaviour of the candidate's theme
+    same[7, :10] = True  # a history of that theme only
     return weights, mask, same
 
 
-@exercise("Exercise 07.1: the share of attention mass on the candidate's theme")
-def check_attention_share(same_theme_share) -> list[str]:
-    """``same_theme_share(weights, mask, same)`` takes three ``(batch, seq_len)`` tensors (float weights,
-    bool mask of real steps, bool "same theme") and returns the ``(batch,)`` shares of ``|w|`` mass."""
-    from ..visualize import attention_mass_share
-
-    weights, mask, same = _share_data()
-    want = attention_mass_share(weights, mask, same)
-    got = _np(same_theme_share(weights.clone(), mask.clone(), same.clone()))
+@exercise("Exercise 07.1: does the attention order the behaviours by theme?")
+def check_theme_rank_auc(theme_rank_auc) -> list[str]:
+    """``theme_rank_auc(weights, mask, same)`` takes three ``(batch, seq_len)`` tensors (float weights, bool
+    mask of real steps, bool "same theme as the candidate") and returns ``(batch,)``: per row, the chance
+    that a real same-theme behaviour has a larger ``|w|`` than a real one of another theme (ties half)."""
+    weights, mask, same = _rank_data()
+    want = theme_rank_auc_reference(weights, mask, same)
+    got = _np(theme_rank_auc(weights.clone(), mask.clone(), same.clone()))
     if got.shape != want.shape:
-        raise ExerciseFailed(f"shape {got.shape}, expected {want.shape}. Hint: one share per row (sum over the "
-                             f"history steps, dim=1), not one number for the whole batch")
+        raise ExerciseFailed(f"shape {got.shape}, expected {want.shape}. Hint: one number per row (per history), "
+                             f"not one for the whole batch; pairs never mix two rows")
     got = got.astype(np.float64)
+    defined = ~np.isnan(want)
 
-    def matches(candidate) -> bool:
-        return np.allclose(got, _np(candidate).astype(np.float64), atol=1e-6, equal_nan=True)
+    def matches(candidate, rows=None) -> bool:
+        rows = slice(None) if rows is None else rows
+        return np.allclose(got[rows], np.asarray(candidate, dtype=np.float64)[rows], atol=1e-6, equal_nan=True)
 
-    w, m, s = weights.double(), mask.double(), same.double()
     if not matches(want):
-        if matches((w * m * s).sum(1) / (w * m).sum(1)):
-            raise ExerciseFailed("your shares can leave [0, 1]. Hint: without softmax weights can be negative, and "
-                                 "negative weight is attention too: measure the mass with magnitudes")
-        if matches((w.abs() * s).sum(1) / w.abs().sum(1)) or matches((w.abs() * s).sum(1) / (w.abs() * m).sum(1)):
-            raise ExerciseFailed("padded steps are counted. Hint: their weights and theme flags are junk here; "
-                                 "only the real behaviours (mask True) may enter both sums")
-        if matches((w.abs() * m * s).sum(1) / m.sum(1)) or matches((w.abs() * m * s).sum(1) / s.mul(m).sum(1)):
-            raise ExerciseFailed("you divided by a number of steps. Hint: a share of the mass divides by the total "
-                                 "mass of the real steps, so that the shares lie in [0, 1]")
-        raise ExerciseFailed("the shares differ from the reference. Hint: a share is a part of a whole, per row: "
-                             "decide what the part and the whole are, which steps may count, and how a weight of "
-                             "either sign counts")
+        if matches(want, defined) and not np.array_equal(np.isnan(got), np.isnan(want)):
+            raise ExerciseFailed("the rows with pairs are right; the others are not. Hint: a history with no behaviour "
+                                 "of the candidate's theme, or with nothing else, has no pair to compare: its answer "
+                                 "is undefined (NaN), not 0, 0.5 or 1, so that an average can skip it")
+        w, m, s = weights.double(), mask, same
+        if matches(1 - want, defined):
+            raise ExerciseFailed("your numbers run the wrong way. Hint: count the pairs where the same-theme "
+                                 "behaviour has the LARGER magnitude")
+        signed = _signed_rank(w, m, s)
+        if matches(signed, defined):
+            raise ExerciseFailed("your answer changes when a row's weights change sign. Hint: without softmax a "
+                                 "weight's sign is the model's choice; compare magnitudes")
+        if matches(theme_rank_auc_reference(w, _all_real(m), s), defined):
+            raise ExerciseFailed("padded steps are counted. Hint: their weights and theme flags are junk here; only "
+                                 "pairs of two real behaviours (mask True) may count")
+        for value, words in ((0.0, "as a loss (0)"), (1.0, "as a win (1)")):
+            if matches(_rank_with_ties(w, m, s, value), defined):
+                raise ExerciseFailed(f"ties are counted {words}. Hint: two equal magnitudes say nothing about the "
+                                     f"order; such a pair counts one half")
+        raise ExerciseFailed("the numbers differ from the reference. Hint: per row, count over every pair (one real "
+                             "behaviour of the candidate's theme, one real behaviour of another theme) how often the "
+                             "first has the larger magnitude, a tie counting one half, and divide by the number of "
+                             "such pairs")
     return [
-        f"shape {got.shape}, shares {np.round(got, 3).tolist()}",
-        "magnitudes used, padding ignored, divided by the total mass: every share lies in [0, 1]",
+        f"shape {got.shape}, values {np.round(got, 3).tolist()}",
+        "magnitudes compared, padding ignored, ties counted half, NaN where a history has no pair",
     ]
+
+
+def _all_real(mask) -> np.ndarray:
+    """A mask that calls every step real (the typical mistake of counting padding)."""
+    return np.ones(_np(mask).shape, dtype=bool)
+
+
+def _signed_rank(weights, mask, same) -> np.ndarray:
+    """The reference on the signed weights (a typical mistake: no magnitudes)."""
+    shifted = _np(weights).astype(np.float64)
+    shifted = shifted - shifted.min() + 1.0  # positive, same order as the signed weights
+    return theme_rank_auc_reference(shifted, mask, same)
+
+
+def _rank_with_ties(weights, mask, same, tie_value: float) -> np.ndarray:
+    """The reference with a tie counted as ``tie_value`` instead of 1/2 (a typical mistake)."""
+    w = np.abs(_np(weights).astype(np.float64))
+    m, s = _np(mask).astype(bool), _np(same).astype(bool)
+    out = np.full(len(w), np.nan)
+    for r in range(len(w)):
+        hi, lo = w[r, m[r] & s[r]], w[r, m[r] & ~s[r]]
+        if len(hi) and len(lo):
+            diff = hi[:, None] - lo[None, :]
+            out[r] = ((diff > 0).sum() + tie_value * (diff == 0).sum()) / diff.size
+    return out
