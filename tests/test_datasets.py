@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 
 import numpy as np
 import pandas as pd
@@ -223,3 +224,26 @@ def test_missing_sample_is_generated_into_the_cache(tmp_path, monkeypatch):
     assert path == tmp_path / "cache" / "sample" / sample_mod.SAMPLE_FILE
     assert load_sample()["user_id"].nunique() == 40
     assert len(load_sample_truth()) == len(load_sample())
+
+
+def test_spread_ids_makes_sparse_distinct_raw_ids_in_the_codes_order(small):
+    from din_tutorial.data import DataPreparationWarning
+    from din_tutorial.datasets import spread_ids
+    from din_tutorial.samples import build_samples
+
+    small = small[0]  # (frame, truth)
+    spread = spread_ids(small, factor=10, seed=1)
+    for col in ("user_id", "item_id"):
+        codes, raw = small[col].to_numpy(), spread[col].to_numpy()
+        pairs = np.unique(np.c_[codes, raw], axis=0)
+        assert len(pairs) == small[col].nunique() == spread[col].nunique()  # one raw id per code, and back
+        assert (np.diff(pairs[:, 1]) > 0).all() and raw.max() < 10 * (codes.max() + 1)  # in the codes' order
+        assert raw.max() + 1 > 2 * spread[col].nunique()  # sparse: a table by raw id would be mostly unused
+    assert (spread.drop(columns=["user_id", "item_id"]) == small.drop(columns=["user_id", "item_id"])).all().all()
+    with pytest.warns(DataPreparationWarning) if small.user_id.value_counts().min() < 2 else nullcontext():
+        lean = build_samples(spread, item_attribute_cols=["cate_id"], max_len=5)
+    assert lean.vocab["user_id"] == small.user_id.nunique() and lean.vocab["item_id"] == small.item_id.nunique()
+    with pytest.raises(KeyError, match="'nope'"):
+        spread_ids(small, ["nope"])
+    with pytest.raises(ValueError, match="factor"):
+        spread_ids(small, factor=0)

@@ -25,7 +25,7 @@ from .downloads import REGISTRY, ChecksumError, download
 from .load import FORMATS, detect_format, load_dataset
 from .movielens import load_movielens_1m, load_movielens_100k
 from .sample import load_sample, load_sample_truth, sample_path, write_sample
-from .schema import MISSING_PROFILE_CODE, PROFILE_COLUMNS, SCHEMA, load_csv, to_schema
+from .schema import MISSING_PROFILE_CODE, PROFILE_COLUMNS, SCHEMA, load_csv, spread_ids, to_schema
 from .synthetic import (
     DEFAULT_N_USERS,
     DEFAULT_SEED,
@@ -62,6 +62,7 @@ __all__ = [
     "make_synthetic_amazon",
     "read_json_lines",
     "sample_path",
+    "spread_ids",
     "to_schema",
     "write_sample",
 ]

@@ -33,6 +33,28 @@ PROFILE_COLUMNS: tuple[str, ...] = ("gender", "age", "occupation", "zip")
 MISSING_PROFILE_CODE = 0
 
 
+def spread_ids(data: pd.DataFrame, columns: Iterable[str] = ("user_id", "item_id"), factor: int = 10,
+               seed: int = 0) -> pd.DataFrame:
+    """A copy of ``data`` whose id columns hold raw ids as a bigger system numbers them: sparse, not codes.
+
+    Each code ``c`` of a column becomes a distinct id drawn below ``factor * (max + 1)``, in the
+    codes' order (older items keep smaller ids). A log of 60,000 users and 20,000 items then has
+    ids up to about 600,000 and 200,000, as real logs do: the case for ``data.encode_ids`` and
+    the lean samples' ``encode`` (tables sized by the ids a log holds). Taught in
+    notebooks/01_data_preparation.ipynb.
+    """
+    if isinstance(factor, bool) or int(factor) != factor or factor < 1:
+        raise ValueError(f"factor must be an integer >= 1 (how far apart the raw ids lie), got {factor!r}")
+    rng, out = np.random.default_rng(seed), data.copy()
+    for col in columns:
+        if col not in data.columns:
+            raise KeyError(f"column {col!r} not found in data; it has {list(data.columns)}: name existing id columns")
+        n = int(data[col].max()) + 1
+        raw = np.sort(rng.choice(int(factor) * n, size=n, replace=False))  # distinct, in the codes' order
+        out[col] = raw[data[col].to_numpy()]
+    return out
+
+
 def encode_sorted(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Map raw ids (strings or numbers) to dense codes ``0..n-1`` in sorted order.
 
