@@ -22,6 +22,10 @@ bincount of the target ids), each in a fresh process: peak resident memory as ``
 ``/proc/self/status``, reset (``/proc/self/clear_refs``) after the imports and the opening, so
 the figure is the baseline's own; both must give the same scores.
     python benchmarks/scale.py --popularity --rows 3000000
+``--vocab`` compares tables sized by the largest raw id with tables sized by the codes
+(issue 18 item 1) on ``make_synthetic_amazon(--users)`` with ids spread ``--spread`` apart:
+table rows, weights + Adam's state in MB, preparation time and the median DIN training step:
+    python benchmarks/scale.py --vocab [--users 60000] [--spread 10] [--steps 20]
 The log is a vectorised random log shaped like Amazon Electronics (benchmarks/data_prep.py's
 ``make_log``) with two profile columns. Multi-process training is to be added here.
 """
@@ -255,6 +259,56 @@ def measure(path: str, rows: int, batch_size: int, folder: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def measure_vocab(n_users: int, factor: int, steps: int, batch_size: int, root: Path) -> dict:
+    """Tables by raw id against tables by code on a log with sparse raw ids: rows, Adam bytes, DIN step time.
+
+    The log: ``make_synthetic_amazon(n_users)`` with its user and item ids spread ``factor`` apart
+    (``din_tutorial.datasets.spread_ids``). Each way prepares the lean samples (``encode=False``:
+    ids as given; ``encode=None``: the default, codes for sparse columns), builds the seed's DIN
+    on its vocabulary and times ``steps`` training steps (dense gradients, ``torch.optim.Adam``,
+    one thread) on the same batches.
+    """
+    import torch
+
+    from din_tutorial.datasets import make_synthetic_amazon, spread_ids
+    from din_tutorial.pipeline import PROFILE_COLUMNS, build_model
+    from din_tutorial.samples import prepare_samples
+
+    torch.set_num_threads(1)
+    t = time.perf_counter()
+    log = spread_ids(make_synthetic_amazon(n_users)[0], factor=factor)
+    out = {"interactions": len(log), "log_seconds": round(time.perf_counter() - t, 1),
+           "distinct": {c: int(log[c].nunique()) for c in ("user_id", "item_id", "cate_id")},
+           "largest_id_plus_1": {c: int(log[c].max()) + 1 for c in ("user_id", "item_id", "cate_id")}, "ways": {}}
+    for name, encode in (("raw ids", False), ("codes", None)):
+        t = time.perf_counter()
+        samples = prepare_samples(log, root / name.replace(" ", "_"), item_attribute_cols=["cate_id"], max_len=50,
+                                  encode=encode)
+        prepare_s = time.perf_counter() - t
+        vocab = {c: n for c, n in samples.vocab.items() if c in ("user_id", "item_id", "cate_id", *PROFILE_COLUMNS)}
+        torch.manual_seed(0)
+        model = build_model("din", vocab)
+        opt, loss_fn = torch.optim.Adam(model.parameters(), lr=1e-3), torch.nn.BCELoss()
+        batches = [b for _, b in zip(range(steps + 2), samples.loader("train", batch_size=batch_size))]
+        times = []
+        for i, (x, y) in enumerate(batches):
+            t = time.perf_counter()
+            loss = loss_fn(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if i >= 2:  # the first steps create Adam's state
+                times.append(time.perf_counter() - t)
+        params = sum(p.numel() for p in model.parameters())
+        out["ways"][name] = {"encoded": samples.encoded, "table_rows": vocab, "parameters": params,
+                             "weights_plus_adam_mb": round(params * 4 * 3 / MB, 1), "prepare_s": round(prepare_s, 1),
+                             "step_ms_median": round(1e3 * float(np.median(times)), 1), "steps": len(times)}
+    raw, codes = out["ways"]["raw ids"], out["ways"]["codes"]
+    out["step_speedup"] = round(raw["step_ms_median"] / codes["step_ms_median"], 2)
+    out["memory_ratio"] = round(raw["weights_plus_adam_mb"] / codes["weights_plus_adam_mb"], 2)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000, 20_000_000])
@@ -266,7 +320,21 @@ def main() -> None:
                     help="measure the popularity baseline's peak memory, former gather against target_counts")
     ap.add_argument("--worker", choices=["lean", "frames", "prepare", "popularity-gather",
                                          "popularity-target_counts"], help=argparse.SUPPRESS)
+    ap.add_argument("--vocab", action="store_true", help="tables by raw id against by code (issue 18 item 1)")
+    ap.add_argument("--users", type=int, default=60_000, help="--vocab: users of the synthetic log")
+    ap.add_argument("--spread", type=int, default=10, help="--vocab: raw ids lie about this far apart")
+    ap.add_argument("--steps", type=int, default=20, help="--vocab: training steps timed per way")
     args = ap.parse_args()
+    if args.vocab:
+        root = Path(args.folder) if args.folder else Path(tempfile.mkdtemp(prefix="din_vocab_"))
+        try:
+            result = measure_vocab(args.users, args.spread, args.steps, args.batch_size, root)
+        finally:
+            if not args.folder:
+                shutil.rmtree(root, ignore_errors=True)
+        print(json.dumps({"benchmark": "scale --vocab", "batch_size": args.batch_size, "threads": 1, **result,
+                          "machine": machine_info()}, indent=2))
+        return
     if args.worker in ("lean", "frames"):
         print(json.dumps(worker(args.worker, args.rows[0], args.batch_size, args.folder)))
         return
