@@ -500,7 +500,7 @@ class NotebookPage:
             cpu = cpu_seconds(pid) if pid is not None else None
             if cpu is not None:
                 last_cpu = cpu if last_cpu is None else last_cpu
-                if active_cpu is None or cpu - active_cpu >= 1.0:
+                if active_cpu is None or cpu - active_cpu >= 0.5:  # an idle kernel uses almost none
                     active, active_cpu = now, cpu
             new = [i for i in s.get("finished", []) if i not in seen]
             if new:
