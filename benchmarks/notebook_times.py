@@ -84,19 +84,24 @@ def main() -> None:
 
     books = series(args.only)
     out = Path(args.out)
-    report = {"benchmark": "notebook_times", "started_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-              "machine": machine_info(), "command": " ".join([Path(sys.executable).name, *sys.argv]),
-              "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "DIN_TUTORIAL_THREADS") if k in os.environ},
-              "how": "each mode: the series in order, in a fresh copy of notebooks/, one fresh kernel per notebook "
-                     "(jupyter nbconvert --execute); seconds are wall time including kernel start",
-              "modes": {}}
+    # A mode run alone keeps the other mode's figures already in --out (each mode records its own machine state).
+    report = json.loads(out.read_text()) if out.is_file() else {}
+    report.update({"benchmark": "notebook_times",
+                   "how": "each mode: the series in order, in a fresh copy of notebooks/, one fresh kernel per "
+                          "notebook (jupyter nbconvert --execute); seconds are wall time including kernel start"})
+    report.setdefault("modes", {})
     for mode in args.modes:
         env = {**os.environ}
         if mode == "fast":
             env[FAST_ENV] = "1"
         else:
             env.pop(FAST_ENV, None)
-        rows = report["modes"][mode] = []
+        record = report["modes"][mode] = {
+            "started_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine_info(), "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "DIN_TUTORIAL_THREADS") if k in os.environ},
+            "notebooks": []}
+        rows = record["notebooks"]
         with tempfile.TemporaryDirectory(prefix=f"din-notebook-times-{mode}-") as tmp:
             folder = Path(tmp)
             copy_series(folder)
@@ -106,14 +111,14 @@ def main() -> None:
                 status = "ok" if row["ok"] else "FAILED"
                 print(f"{mode:<5} {book.name:<32} {row['seconds']:>7.1f} s  {status}  "
                       f"(load {row['load_avg_1min_before']:.1f} -> {row['load_avg_1min_after']:.1f})", flush=True)
-                report["finished_utc"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+                record["finished_utc"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+                record["series_seconds"] = round(sum(r["seconds"] for r in rows), 1)
                 out.write_text(json.dumps(report, indent=1) + "\n")
         ok = [r for r in rows if r["ok"]]
-        report[f"{mode}_series_seconds"] = round(sum(r["seconds"] for r in rows), 1)
-        print(f"{mode}: the series took {report[f'{mode}_series_seconds']:.0f} s "
+        print(f"{mode}: the series took {record['series_seconds']:.0f} s "
               f"({len(ok)} of {len(rows)} notebooks ran to the end)", flush=True)
-        out.write_text(json.dumps(report, indent=1) + "\n")
-    print(json.dumps({k: v for k, v in report.items() if k != "modes"}, indent=1))
+    print(json.dumps({m: {k: v for k, v in r.items() if k != "notebooks"} for m, r in report["modes"].items()},
+                     indent=1))
 
 
 if __name__ == "__main__":
