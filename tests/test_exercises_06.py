@@ -8,7 +8,7 @@ pytest.importorskip("sklearn")
 from exercise_utils import assert_solution_passes, assert_stub_is_todo
 from sklearn.metrics import roc_auc_score
 
-from din_tutorial.checks import ExerciseFailed, check_gauc, check_rela_impr, check_reliability_bins
+from din_tutorial.checks import ExerciseFailed, check_gauc, check_auc_needed, check_reliability_bins
 
 
 @pytest.mark.parametrize("name", ["06_evaluation_ex1", "06_evaluation_ex2", "06_evaluation_ex3"])
@@ -67,16 +67,26 @@ def test_gauc_check_accepts_the_vectorised_package_function():
     assert check_gauc(gauc)
 
 
-# ---- 06.2 RelaImpr
+# ---- 06.2 the AUC a RelaImpr asks for
 @pytest.mark.parametrize("wrong, words", [
-    (lambda m, b: (m / b - 1) * 100, "subtract 0.5"),
-    (lambda m, b: (m - 0.5) / (b - 0.5) - 1, "percentage"),
-    (lambda m, b: ((b - 0.5) / (m - 0.5) - 1) * 100, "numerator"),
-    (lambda m, b: (m - 0.5) / (b - 0.5) * 100, "subtract 1"),
+    (lambda b, r: b * (1 + r / 100), "raw AUC"),
+    (lambda b, r: 0.5 + (b - 0.5) * (1 + r), "percent"),
+    (lambda b, r: (b - 0.5) * (1 + r / 100), "0.5 plus"),
+    (lambda b, r: 0.5 + (b - 0.5) * r / 100, "not RelaImpr"),
+    (lambda b, r: b + r / 100, "solve for it"),
+    (lambda b, r: None, "one number"),
 ])
-def test_rela_impr_check_rejects_typical_mistakes(wrong, words):
+def test_auc_needed_check_rejects_typical_mistakes(wrong, words):
     with pytest.raises(ExerciseFailed, match=words):
-        check_rela_impr(wrong)
+        check_auc_needed(wrong)
+
+
+def test_auc_needed_inverts_the_package_rela_impr():
+    from din_tutorial.metrics import rela_impr
+
+    lines = check_auc_needed(lambda b, r: 0.5 + (b - 0.5) * (1 + r / 100))
+    assert lines
+    assert abs(rela_impr(0.5 + (0.8624 - 0.5) * 1.0535, 0.8624) - 5.35) < 1e-9
 
 
 # ---- 06.3 reliability bins
@@ -111,6 +121,6 @@ def test_reliability_check_rejects_typical_mistakes(wrong, words):
         check_reliability_bins(wrong)
 
 
-@pytest.mark.parametrize("check", [check_gauc, check_rela_impr, check_reliability_bins])
+@pytest.mark.parametrize("check", [check_gauc, check_auc_needed, check_reliability_bins])
 def test_stub_is_todo(check, capsys):
     assert_stub_is_todo(check, capsys)

@@ -5,8 +5,9 @@ matched and, on a mismatch, raises ExerciseFailed with a hint (never the answer)
 
 * 06.1 ``check_gauc(my_gauc)``: the paper's user-weighted AUC (section 6.3) from the formula,
   against :func:`din_tutorial.metrics.gauc` on random cases with ties and single-class users.
-* 06.2 ``check_rela_impr(my_rela_impr)``: RelaImpr in percent, against
-  :func:`din_tutorial.metrics.rela_impr` and the paper's own numbers.
+* 06.2 ``check_auc_needed(auc_needed)``: RelaImpr read backwards, the AUC a model must reach for a
+  given RelaImpr over a base model, checked by :func:`din_tutorial.metrics.rela_impr` on the paper's
+  own pairs (Tables 3 and 5).
 * 06.3 (optional) ``check_reliability_bins(my_bins)``: the points of a reliability curve, against
   scikit-learn's ``calibration_curve``.
 """
@@ -18,7 +19,7 @@ import numpy as np
 
 from ._core import ExerciseFailed, compare, exercise  # noqa: F401
 
-__all__: list[str] = ["check_gauc", "check_rela_impr", "check_reliability_bins"]
+__all__: list[str] = ["check_gauc", "check_auc_needed", "check_reliability_bins"]
 
 
 # ---------------------------------------------------------------------------- 06.1 GAUC
@@ -116,42 +117,54 @@ def check_gauc(my_gauc) -> list[str]:
     return lines
 
 
-# ---------------------------------------------------------------------------- 06.2 RelaImpr
-_RELA_CASES = [
-    (0.8871, 0.8624),  # paper Table 3, Amazon: DIN with Dice against BaseModel
-    (0.7348, 0.7300),  # MovieLens
-    (0.6083, 0.5970),  # Alibaba (Table 5): 11.65% in the paper
-    (0.80, 0.85),  # a worse model: negative RelaImpr
+# ---------------------------------------------------------------------------- 06.2 RelaImpr backwards
+_NEEDED_CASES = [
+    (0.8624, 5.35),  # paper Table 3, Amazon: DIN's RelaImpr over the BaseModel (DIN 0.8818)
+    (0.8624, 6.82),  # DIN with Dice (0.8871)
+    (0.7300, 2.09),  # MovieLens, DIN with Dice (0.7348)
+    (0.5970, 11.65),  # Alibaba, Table 5: DIN with MBA Reg. and Dice (0.6083)
+    (0.85, -10.0),  # a negative RelaImpr: a model worse than its base
+    (0.70, 0.0),  # no gain: the base's own AUC
 ]
 
 
-@exercise("Exercise 06.2: RelaImpr")
-def check_rela_impr(my_rela_impr) -> list[str]:
-    """``my_rela_impr(model_auc, base_auc)`` returns the relative improvement in percent."""
+@exercise("Exercise 06.2: the AUC a RelaImpr asks for")
+def check_auc_needed(auc_needed) -> list[str]:
+    """``auc_needed(base_auc, rela_impr_pct)`` returns the AUC a model must reach to be ``rela_impr_pct``
+    percent better than a base model with ``base_auc``, in the sense of the paper's RelaImpr (Eq. 11).
+    Checked by putting the answer back into :func:`din_tutorial.metrics.rela_impr`."""
     from ..metrics import rela_impr
 
     lines = []
-    for model_auc, base_auc in _RELA_CASES:
-        want = rela_impr(model_auc, base_auc)
-        got = float(my_rela_impr(model_auc, base_auc))
-        if math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-9):
-            lines.append(f"RelaImpr({model_auc}, {base_auc}) = {got:.2f}%")
+    for base_auc, pct in _NEEDED_CASES:
+        want = 0.5 + (base_auc - 0.5) * (1.0 + pct / 100.0)
+        got = auc_needed(base_auc, pct)
+        try:
+            got = float(got)
+        except (TypeError, ValueError):
+            raise ExerciseFailed(f"auc_needed({base_auc}, {pct}) returned {got!r}. Hint: return one number, "
+                                 f"an AUC") from None
+        if math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12):
+            back = rela_impr(got, base_auc)
+            lines.append(f"base AUC {base_auc}, RelaImpr {pct:+.2f}% -> AUC {got:.4f} "
+                         f"(and rela_impr({got:.4f}, {base_auc}) = {back:+.2f}%)")
             continue
-        case = f"RelaImpr({model_auc}, {base_auc}): you returned {got:.4f}, the reference is {want:.4f}"
-        if math.isclose(got, want / 100, rel_tol=1e-6, abs_tol=1e-12):
-            raise ExerciseFailed(f"{case}. Hint: return a percentage (multiply the ratio by 100)")
-        if math.isclose(got, (model_auc / base_auc - 1) * 100, rel_tol=1e-6):
-            raise ExerciseFailed(f"{case}. Hint: RelaImpr measures the gain over the part of AUC ABOVE random "
-                                 f"guessing: subtract 0.5 (the AUC of a coin) from both AUCs first")
-        if math.isclose(got, ((base_auc - 0.5) / (model_auc - 0.5) - 1) * 100, rel_tol=1e-6):
-            raise ExerciseFailed(f"{case}. Hint: the model's AUC goes in the numerator, the base model's in the "
-                                 f"denominator")
-        if math.isclose(got, (model_auc - 0.5) / (base_auc - 0.5) * 100, rel_tol=1e-6):
-            raise ExerciseFailed(f"{case}. Hint: a model equal to the base should give 0%: subtract 1 from the "
-                                 f"ratio before turning it into a percentage")
-        raise ExerciseFailed(f"{case}. Hint: RelaImpr = (ratio of the two AUCs' distances from 0.5, minus 1) as a "
-                             f"percentage")
-    lines.append("the paper's Alibaba gap (0.6083 vs 0.5970) is 11.65%, as its Table 5 says")
+        case = f"auc_needed({base_auc}, {pct}) returned {got:.6f}"
+        if math.isclose(got, base_auc * (1 + pct / 100), rel_tol=1e-9):
+            raise ExerciseFailed(f"{case}. Hint: that is a gain of {pct}% on the raw AUC; RelaImpr measures the gain "
+                                 f"on the part of AUC ABOVE random guessing (0.5)")
+        if math.isclose(got, 0.5 + (base_auc - 0.5) * (1 + pct), rel_tol=1e-9):
+            raise ExerciseFailed(f"{case}. Hint: the RelaImpr is given in percent; turn it into a fraction first")
+        if math.isclose(got, (base_auc - 0.5) * (1 + pct / 100), rel_tol=1e-9):
+            raise ExerciseFailed(f"{case}. Hint: you computed the model's distance from 0.5; the AUC itself is "
+                                 f"0.5 plus that distance")
+        if math.isclose(got, 0.5 + (base_auc - 0.5) * (pct / 100), rel_tol=1e-9, abs_tol=1e-12):
+            raise ExerciseFailed(f"{case}. Hint: a RelaImpr of 0% must give back the base model's AUC: the ratio "
+                                 f"of the two distances from 0.5 is 1 + RelaImpr, not RelaImpr")
+        raise ExerciseFailed(f"{case}; putting it into rela_impr gives {rela_impr(got, base_auc):+.4f}%, not "
+                             f"{pct:+.2f}%. Hint: write RelaImpr's formula with the model's AUC as the unknown, "
+                             f"and solve for it")
+    lines.append("each answer, put back into rela_impr, gives the RelaImpr asked for")
     return lines
 
 

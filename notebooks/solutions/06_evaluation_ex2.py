@@ -1,12 +1,13 @@
-# Exercise 06.2: RelaImpr, the paper's relative improvement (section 6.3).
-from din_tutorial.checks import check_rela_impr
+# Exercise 06.2: the AUC a RelaImpr asks for (the paper's RelaImpr, section 6.3, Eq. 11, read backwards).
+from din_tutorial.checks import check_auc_needed
 
 
-def my_rela_impr(model_auc, base_auc):
-    """The model's gain over the base model on the part of AUC above random guessing, in percent."""
+def auc_needed(base_auc, rela_impr_pct):
+    """The AUC a model must reach to be ``rela_impr_pct`` percent better than a base model with ``base_auc``."""
     ### BEGIN SOLUTION
-    return ((model_auc - 0.5) / (base_auc - 0.5) - 1.0) * 100.0
+    # RelaImpr = ((auc - 0.5) / (base_auc - 0.5) - 1) * 100, solved for auc
+    return 0.5 + (base_auc - 0.5) * (1.0 + rela_impr_pct / 100.0)
     ### END SOLUTION
 
 
-check_rela_impr(my_rela_impr)
+check_auc_needed(auc_needed)
