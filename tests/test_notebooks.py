@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks"
 SERIES = [
     "00_index", "01_data_preparation", "02_feature_definitions", "03_activation_unit", "04_dice",
-    "05_training", "06_evaluation", "07_visualization", "08_onnx_export", "09_scaling_out",
+    "05_training", "06_evaluation", "07_visualization", "08_onnx_export", "09_scaling_out", "10_real_data",
 ]
 
 
