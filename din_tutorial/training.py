@@ -33,7 +33,7 @@ import torch
 from . import distributed as D
 from . import metrics as M
 
-__all__ = ["CTRTrainer", "resolve_device", "metrics_of"]
+__all__ = ["CTRTrainer", "resolve_device", "metrics_of", "embedding_tables"]
 
 
 def resolve_device(device: str | torch.device = "cpu") -> torch.device:
@@ -111,6 +111,28 @@ def _save_atomic(state: dict, file: Path) -> None:
         raise
 
 
+def embedding_tables(model: torch.nn.Module) -> list[torch.nn.Embedding]:
+    """Every ``nn.Embedding`` of ``model`` (a shared table once): the weights that sparse updates touch by rows."""
+    seen, out = set(), []
+    for module in model.modules():
+        if isinstance(module, torch.nn.Embedding) and id(module.weight) not in seen:
+            seen.add(id(module.weight))
+            out.append(module)
+    if not out:
+        raise ValueError("sparse_embeddings=True, but the model has no nn.Embedding table; use sparse_embeddings=False")
+    return out
+
+
+def check_sparse_backend(world_size: int) -> None:
+    """Refuse sparse updates where DDP cannot all-reduce sparse gradients (NCCL, several processes)."""
+    if world_size > 1 and torch.distributed.get_backend() != "gloo":
+        raise ValueError(
+            f"sparse_embeddings=True under torchrun with the {torch.distributed.get_backend()!r} backend: DDP all-reduces "
+            f"sparse gradients on gloo only (NCCL does not reduce sparse tensors). Train with sparse_embeddings=False "
+            f"on GPUs, or on CPUs (gloo)"
+        )
+
+
 class CTRTrainer:
     """Train and evaluate a CTR model (DIN, BaseModel) on ``(x, y)`` loaders.
 
@@ -131,6 +153,32 @@ class CTRTrainer:
         user_col: the batch key that holds user ids, for GAUC (skipped if absent).
         verbose: show progress bars and a line per epoch (rank 0 only under ``torchrun``).
         ddp_params: extra arguments for ``DistributedDataParallel`` under ``torchrun``.
+        sparse_embeddings: update the embedding tables only on the rows each batch touches
+            (default False: the seed's dense updates). See "Sparse updates" below.
+        sparse_optimizer_fn, sparse_optimizer_params: the tables' optimiser when
+            ``sparse_embeddings`` (default ``torch.optim.SparseAdam`` with the dense optimiser's ``lr``).
+
+    Sparse updates (``sparse_embeddings=True``; the main job's choice, ``python -m din_tutorial``).
+    With dense updates every step's work grows with the tables, not the batch: the backward pass
+    writes a gradient the size of each table, Adam reads and writes every row of it and its two
+    moment buffers, and DDP all-reduces it. With sparse updates each table is an
+    ``nn.Embedding(sparse=True)`` (its gradient holds only the looked-up rows; the padding row stays
+    out of it), the tables go to ``sparse_optimizer_fn`` (``SparseAdam``: Adam's update on the rows
+    the batch touched, the others left as they are, moments included: "lazy Adam") and every other
+    weight to ``optimizer_fn`` with ``optimizer_params``, as before. Under ``torchrun`` DDP
+    all-reduces the sparse gradients on gloo (CPUs): the rows each process touched, not the tables.
+    NCCL (GPUs) does not all-reduce sparse tensors: there the trainer refuses with a clear error
+    (train with ``sparse_embeddings=False``). Measured in benchmarks/vocab_step.py.
+
+    ``weight_decay`` under sparse updates: the seed's ``{"weight_decay": 1e-5}`` is Adam's L2 term,
+    added to the gradient of *every* row at *every* step, so with dense updates a row no batch
+    touches still moves (towards zero; Adam normalises the tiny gradient, so by about ``lr`` per
+    step). ``SparseAdam`` takes no ``weight_decay``: under sparse updates the decay applies to the
+    dense weights only and a row changes only when a batch holds its id. The paper's answer to
+    regularising tables is exactly that (section 5.1, Eq. 7, mini-batch aware regularisation): an
+    L2 penalty on the rows a mini-batch touches, each scaled by ``1 / n_j`` (its frequency);
+    build the model with ``mba_reg=...`` (``CTRModel.regularization_loss``) and its gradient
+    lands on the same touched rows. Taught in notebooks/05_training.ipynb.
 
     Loaders yield ``(x, y)`` with ``x`` a dict of tensors: ours (``DataGenerator``,
     ``TensorBatchLoader``, the lean samples' loaders) or any ``torch.utils.data.DataLoader``.
@@ -159,6 +207,9 @@ class CTRTrainer:
         user_col: str = "user_id",
         verbose: bool = True,
         ddp_params: dict | None = None,
+        sparse_embeddings: bool = False,
+        sparse_optimizer_fn: Callable = torch.optim.SparseAdam,
+        sparse_optimizer_params: dict | None = None,
     ):
         for name, value in (("n_epoch", n_epoch), ("earlystop_patience", earlystop_patience)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < 1:
@@ -170,6 +221,12 @@ class CTRTrainer:
         D.init_process_group(self.device)  # gloo on CPUs, nccl on GPUs, from torchrun's environment
         self.rank, self.world_size = D.rank(), D.world_size()
         self.model = model.to(self.device)
+        self.sparse_embeddings = bool(sparse_embeddings)
+        if self.sparse_embeddings:
+            check_sparse_backend(self.world_size)
+            tables = embedding_tables(self.model)
+            for table in tables:
+                table.sparse = True  # before DDP wraps the model: DDP asks each module whether it expects sparse grads
         self._train_model = D.wrap_ddp(self.model, self.device, **(ddp_params or {}))  # all-reduces gradients
         # in training and evaluation: D.check_training_loader (shards, equal steps), D.gather_ids (the
         # regularisation over the global batch), D.broadcast_buffers (rank 0's Dice statistics),
@@ -178,12 +235,26 @@ class CTRTrainer:
         example = "{'lr': 1e-3, 'weight_decay': 1e-5}"
         self.optimizer_params = _check_settings("optimizer_params", optimizer_params, example) or \
             {"lr": 1e-3, "weight_decay": 1e-5}
-        self.optimizer = _build("optimizer_params", optimizer_fn, self._train_model.parameters(), self.optimizer_params,
-                                example)
+        self.sparse_optimizer = None  # the tables' optimiser under sparse updates
+        if not self.sparse_embeddings:
+            self.optimizer = _build("optimizer_params", optimizer_fn, self._train_model.parameters(),
+                                    self.optimizer_params, example)
+        else:
+            table_ids = {id(t.weight) for t in tables}
+            dense = [p for p in self.model.parameters() if id(p) not in table_ids]
+            self.optimizer = _build("optimizer_params", optimizer_fn, dense, self.optimizer_params, example)
+            sparse_params = _check_settings("sparse_optimizer_params", sparse_optimizer_params, "{'lr': 1e-3}") or \
+                {"lr": self.optimizer_params.get("lr", 1e-3)}
+            self.sparse_optimizer = _build("sparse_optimizer_params", sparse_optimizer_fn, [t.weight for t in tables],
+                                           sparse_params, "{'lr': 1e-3}")
+        self.optimizers = [o for o in (self.optimizer, self.sparse_optimizer) if o is not None]
         self.scheduler = None
+        self.schedulers = []  # one per optimiser (the seed's ``scheduler`` is the dense optimiser's)
         if scheduler_fn:
             sched = _check_settings("scheduler_params", scheduler_params, "{'step_size': 1, 'gamma': 0.8}")
-            self.scheduler = _build("scheduler_params", scheduler_fn, self.optimizer, sched, "{'step_size': 1, 'gamma': 0.8}")
+            self.schedulers = [_build("scheduler_params", scheduler_fn, o, sched, "{'step_size': 1, 'gamma': 0.8}")
+                               for o in self.optimizers]
+            self.scheduler = self.schedulers[0]
         self.loss_fn = loss_fn or torch.nn.BCELoss()
         self.n_epoch = int(n_epoch)
         self.earlystop_patience = int(earlystop_patience)
@@ -251,9 +322,11 @@ class CTRTrainer:
             # under torchrun the penalty is computed over every process's ids of this step (D.gather_ids): the
             # same on every process, so DDP's average of the gradients is one process's penalty on the global batch
             full = loss + reg_fn(D.gather_ids(x)) if reg_fn is not None else loss
-            self.optimizer.zero_grad(set_to_none=True)
+            for opt in self.optimizers:
+                opt.zero_grad(set_to_none=True)
             full.backward()
-            self.optimizer.step()
+            for opt in self.optimizers:
+                opt.step()
             total += loss.item() * len(y)
             count += len(y)
             if self.verbose and hasattr(bar, "set_postfix"):
@@ -287,8 +360,8 @@ class CTRTrainer:
             record = {"epoch": epoch, "train_loss": train_loss}
             if val_dataloader is not None:
                 record.update({f"val_{k}": v for k, v in self.evaluate_metrics(self.model, val_dataloader).items()})
-            if self.scheduler is not None:
-                self.scheduler.step()
+            for sched in self.schedulers:
+                sched.step()
             record["seconds"] = time.perf_counter() - start
             # every rank computed the same metrics over the whole split; rank 0's record decides for all
             record = D.broadcast_object(record)

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from ..features import DenseFeature, SequenceFeature, SparseFeature
 from ..layers.embedding import EmbeddingLayer, FeatureConfigError, check_feature_names
@@ -257,6 +258,12 @@ class CTRModel(nn.Module):
         so its gradient is the paper's update ``mba_reg * w_j / n_j``. ``n_j`` is the id's count in the
         training data when ``id_counts`` was given, else its count in the batch. Add it to the mean
         batch loss (the trainer does).
+
+        The penalty reads the touched rows through the table's own lookup (``F.embedding`` with the
+        table's ``sparse`` flag), so under sparse updates (``CTRTrainer(sparse_embeddings=True)``)
+        its gradient is sparse too and lands on the rows the batch touched: Eq. 7 of the paper is
+        the regulariser that fits sparse updates, where a dense ``weight_decay`` would shrink every
+        row at every step. Its cost follows the batch (``torch.unique``), not the table.
         """
         first = next(self.parameters())
         if self.mba_reg == 0.0:
@@ -266,9 +273,9 @@ class CTRModel(nn.Module):
             table = self.embedding.tables[root]
             ids = torch.cat([x[n].reshape(-1) for n in names])
             ids = ids[self.embedding.padding_mask(ids)]
-            counts = torch.bincount(ids, minlength=table.num_embeddings).to(first.dtype)  # (rows,)
-            rows = counts.nonzero().squeeze(1)  # ids present in the batch
-            n = getattr(self, self._counts[root]) if root in self._counts else counts
-            scale = 1.0 / n[rows].clamp_min(1.0)  # (present,)
-            total = total + (table.weight[rows].pow(2).sum(1) * scale).sum()
+            rows, counts = torch.unique(ids, return_counts=True)  # the ids present in the batch, sorted, and how often
+            n = getattr(self, self._counts[root])[rows] if root in self._counts else counts.to(first.dtype)
+            scale = 1.0 / n.clamp_min(1.0)  # (present,)
+            w = F.embedding(rows, table.weight, sparse=table.sparse)  # (present, dim): a sparse gradient if the table's is
+            total = total + (w.pow(2).sum(1) * scale).sum()
         return 0.5 * self.mba_reg * total
