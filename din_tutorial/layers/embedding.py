@@ -22,6 +22,12 @@ to the attention's weighted sum. ``model(x)`` checks its batch and raises; its t
 ``model(x, traceable=True)`` and the exported ONNX graph apply this rule identically
 (:mod:`din_tutorial.export`).
 
+Sparse updates. Each table is a plain ``nn.Embedding``, so ``table.sparse = True`` (what
+``CTRTrainer(sparse_embeddings=True)`` sets) makes its gradient a sparse tensor holding only the
+rows a batch looked up; ``padding_idx`` keeps the padding row out of it, so the zero row stays
+zero. A sparse optimiser (``torch.optim.SparseAdam``, ``Adagrad``) then touches those rows only:
+per-step work that follows the batch, not the vocabulary (benchmarks/vocab_step.py).
+
 This module also checks a batch against the features (missing keys, wrong shapes, ids out of
 range, padding where none may be) with errors that name the feature and what was expected.
 
