@@ -41,7 +41,11 @@ ATOL = 1e-5  # float noise of other batch compositions is ~1e-7 here
 
 
 def run_bounded(commands: list[list[str]], cwd: Path, env: dict = ENV) -> list[subprocess.CompletedProcess]:
-    """Run commands side by side, each in its own session; past TIMEOUT_S kill every process they started."""
+    """Run commands side by side, each in its own session; past TIMEOUT_S stop them and everything they started.
+
+    torchrun starts its workers in sessions of their own: a SIGTERM to torchrun stops them (it forwards
+    the signal and waits); what is left after that is killed.
+    """
     procs = [subprocess.Popen(c, env=env, cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               start_new_session=True) for c in commands]
     done = []
@@ -52,8 +56,12 @@ def run_bounded(commands: list[list[str]], cwd: Path, env: dict = ENV) -> list[s
     finally:
         for p in procs:
             if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)  # torchrun and its workers: the session started above
-                p.wait()
+                p.terminate()  # torchrun: SIGTERM to its workers, then SIGKILL to any that stay
+                try:
+                    p.communicate(timeout=60)
+                except subprocess.TimeoutExpired:
+                    os.killpg(p.pid, signal.SIGKILL)  # the session started above
+                    p.communicate()
     return done
 
 
