@@ -24,7 +24,8 @@ the figure is the baseline's own; both must give the same scores.
     python benchmarks/scale.py --popularity --rows 3000000
 ``--vocab`` compares tables sized by the largest raw id with tables sized by the codes
 (issue 18 item 1) on ``make_synthetic_amazon(--users)`` with ids spread ``--spread`` apart:
-table rows, weights + Adam's state in MB, preparation time and the median DIN training step:
+table rows, weights + Adam's state in MB, preparation time and the median DIN training step
+(the two ways alternated step by step on the same samples):
     python benchmarks/scale.py --vocab [--users 60000] [--spread 10] [--steps 20]
 The log is a vectorised random log shaped like Amazon Electronics (benchmarks/data_prep.py's
 ``make_log``) with two profile columns. Multi-process training is to be added here.
@@ -264,9 +265,10 @@ def measure_vocab(n_users: int, factor: int, steps: int, batch_size: int, root: 
 
     The log: ``make_synthetic_amazon(n_users)`` with its user and item ids spread ``factor`` apart
     (``din_tutorial.datasets.spread_ids``). Each way prepares the lean samples (``encode=False``:
-    ids as given; ``encode=None``: the default, codes for sparse columns), builds the seed's DIN
-    on its vocabulary and times ``steps`` training steps (dense gradients, ``torch.optim.Adam``,
-    one thread) on the same batches.
+    ids as given; ``encode=None``: the default, codes for sparse columns) and builds the seed's
+    DIN on its vocabulary; then training steps (dense gradients, ``torch.optim.Adam``, one
+    thread) alternate A B A B on the same samples (batch ``i`` of both loaders is the same
+    samples, in raw ids and in codes), so both ways see the same machine load.
     """
     import torch
 
@@ -280,6 +282,7 @@ def measure_vocab(n_users: int, factor: int, steps: int, batch_size: int, root: 
     out = {"interactions": len(log), "log_seconds": round(time.perf_counter() - t, 1),
            "distinct": {c: int(log[c].nunique()) for c in ("user_id", "item_id", "cate_id")},
            "largest_id_plus_1": {c: int(log[c].max()) + 1 for c in ("user_id", "item_id", "cate_id")}, "ways": {}}
+    ways = {}
     for name, encode in (("raw ids", False), ("codes", None)):
         t = time.perf_counter()
         samples = prepare_samples(log, root / name.replace(" ", "_"), item_attribute_cols=["cate_id"], max_len=50,
@@ -288,10 +291,15 @@ def measure_vocab(n_users: int, factor: int, steps: int, batch_size: int, root: 
         vocab = {c: n for c, n in samples.vocab.items() if c in ("user_id", "item_id", "cate_id", *PROFILE_COLUMNS)}
         torch.manual_seed(0)
         model = build_model("din", vocab)
-        opt, loss_fn = torch.optim.Adam(model.parameters(), lr=1e-3), torch.nn.BCELoss()
         batches = [b for _, b in zip(range(steps + 2), samples.loader("train", batch_size=batch_size))]
-        times = []
-        for i, (x, y) in enumerate(batches):
+        ways[name] = (model, torch.optim.Adam(model.parameters(), lr=1e-3), batches, [])
+        params = sum(p.numel() for p in model.parameters())
+        out["ways"][name] = {"encoded": samples.encoded, "table_rows": vocab, "parameters": params,
+                             "weights_plus_adam_mb": round(params * 4 * 3 / MB, 1), "prepare_s": round(prepare_s, 1)}
+    loss_fn = torch.nn.BCELoss()
+    for i in range(steps + 2):
+        for model, opt, batches, times in ways.values():
+            x, y = batches[i]
             t = time.perf_counter()
             loss = loss_fn(model(x), y)
             opt.zero_grad()
@@ -299,10 +307,8 @@ def measure_vocab(n_users: int, factor: int, steps: int, batch_size: int, root: 
             opt.step()
             if i >= 2:  # the first steps create Adam's state
                 times.append(time.perf_counter() - t)
-        params = sum(p.numel() for p in model.parameters())
-        out["ways"][name] = {"encoded": samples.encoded, "table_rows": vocab, "parameters": params,
-                             "weights_plus_adam_mb": round(params * 4 * 3 / MB, 1), "prepare_s": round(prepare_s, 1),
-                             "step_ms_median": round(1e3 * float(np.median(times)), 1), "steps": len(times)}
+    for name, (_, _, _, times) in ways.items():
+        out["ways"][name]["step_ms_median"] = round(1e3 * float(np.median(times)), 1)
     raw, codes = out["ways"]["raw ids"], out["ways"]["codes"]
     out["step_speedup"] = round(raw["step_ms_median"] / codes["step_ms_median"], 2)
     out["memory_ratio"] = round(raw["weights_plus_adam_mb"] / codes["weights_plus_adam_mb"], 2)
