@@ -6,7 +6,8 @@ series there IN ORDER, as a learner does, with ``jupyter nbconvert --to notebook
 kernel per notebook): caches that a notebook leaves for a later one (``saved/``) start empty, as on a
 first run, and nothing is written into the working tree. Fast mode sets ``DIN_TUTORIAL_FAST=1``; full
 mode removes it. The load average (1 minute) is recorded before and after each notebook, because on a
-shared machine it inflates the figures.
+shared machine it inflates the wall times; the CPU seconds of nbconvert and its kernel are recorded too,
+which other work does not inflate (a notebook's threads add up in them).
 
 Run (from the repository root; about 20 minutes on 2 idle cores for both modes):
 
@@ -23,6 +24,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -64,10 +66,16 @@ def run_one(book: Path, folder: Path, env: dict, timeout_s: int) -> dict:
     cmd = [str(jupyter) if jupyter.exists() else "jupyter", "nbconvert", "--to", "notebook", "--execute",
            f"--ExecutePreprocessor.timeout={timeout_s}", "--output", f"{book.stem}.executed.ipynb", book.name]
     load_before = os.getloadavg()[0]
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    result = {"notebook": book.name, "seconds": round(seconds, 1), "ok": done.returncode == 0,
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds of nbconvert, its kernel and their children (all reaped when the notebook ends): on a machine
+    # shared with other work the wall time mostly measures the others; this does not (threads add up in it)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    result = {"notebook": book.name, "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
+              "ok": done.returncode == 0,
               "load_avg_1min_before": round(load_before, 2), "load_avg_1min_after": round(os.getloadavg()[0], 2)}
     if done.returncode != 0:
         result["error"] = (done.stderr or done.stdout)[-2000:]
@@ -109,7 +117,7 @@ def main() -> None:
                 row = run_one(book, folder, env, args.timeout)
                 rows.append(row)
                 status = "ok" if row["ok"] else "FAILED"
-                print(f"{mode:<5} {book.name:<32} {row['seconds']:>7.1f} s  {status}  "
+                print(f"{mode:<5} {book.name:<32} {row['seconds']:>7.1f} s  (CPU {row['cpu_seconds']:.0f} s)  {status}  "
                       f"(load {row['load_avg_1min_before']:.1f} -> {row['load_avg_1min_after']:.1f})", flush=True)
                 record["finished_utc"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
                 record["series_seconds"] = round(sum(r["seconds"] for r in rows), 1)
