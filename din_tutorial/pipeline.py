@@ -149,13 +149,18 @@ def build_model(kind: str, vocab: dict, mlp_params: dict | None = None, attentio
 
 
 def train_and_evaluate(model, prepared: Prepared, n_epoch: int = 3, device: str = "cpu", seed: int = 2022,
-                       model_path: str | Path = "./saved/din", verbose: bool = True, earlystop_patience: int = 2):
-    """The seed's sections 4 and 5: fit with early stopping, then test AUC, GAUC and log loss."""
+                       model_path: str | Path = "./saved/din", verbose: bool = True, earlystop_patience: int = 2,
+                       sparse_embeddings: bool = False):
+    """The seed's sections 4 and 5: fit with early stopping, then test AUC, GAUC and log loss.
+
+    ``sparse_embeddings``: update the tables only on the rows each batch touches
+    (:class:`~din_tutorial.training.CTRTrainer`); the notebooks keep the seed's dense updates.
+    """
     from .training import CTRTrainer
 
     trainer = CTRTrainer(model, optimizer_params=dict(SEED_OPTIMIZER_PARAMS), n_epoch=n_epoch,
                          earlystop_patience=earlystop_patience, device=device, model_path=str(model_path),
-                         seed=seed, verbose=verbose)
+                         seed=seed, verbose=verbose, sparse_embeddings=sparse_embeddings)
     start = time.perf_counter()
     trainer.fit(prepared.train_dl, prepared.val_dl)
     metrics = trainer.evaluate(trainer.model, prepared.test_dl, all_metrics=True)
@@ -271,13 +276,17 @@ def _format_table(rows: dict) -> str:
 
 def run(data: pd.DataFrame | None = None, epochs: int = 3, device: str = "cpu", seed: int = 2022,
         out_dir: str | Path = "din_output", batch_size: int = 2048, max_len: int = 50,
-        export: bool = True, draw: bool = True, verbose: bool = True, sync_dice: bool = False) -> dict:
+        export: bool = True, draw: bool = True, verbose: bool = True, sync_dice: bool = False,
+        sparse_embeddings: bool | None = None) -> dict:
     """Prepare, train DIN and BaseModel, evaluate, export DIN to ONNX, draw it; write artifacts to ``out_dir``.
 
     Under ``torchrun`` every process runs this: each trains on its shard (DistributedDataParallel),
     the test metrics cover the whole split, and rank 0 alone prints, exports, draws and writes.
     ``batch_size`` is the global batch (each of N processes takes ``batch_size // N``);
     ``sync_dice`` computes Dice's statistics over all processes (notebooks/09_scaling_out.ipynb).
+    ``sparse_embeddings``: tables updated only on the rows a batch touches (SparseAdam; per-step
+    work that follows the batch, not the vocabulary: benchmarks/vocab_step.py). None (default):
+    sparse, except on several GPUs (NCCL cannot all-reduce sparse gradients), where dense.
     Returns the results dict that is also written to ``out_dir/results.json``.
     """
     from . import distributed as D
@@ -286,16 +295,21 @@ def run(data: pd.DataFrame | None = None, epochs: int = 3, device: str = "cpu", 
     # joins torchrun's process group (if any) and leaves it at the end, also after an error
     with D.process_group(D.device_for_this_process(resolve_device(device))):
         return _run(data, epochs=epochs, device=device, seed=seed, out_dir=out_dir, batch_size=batch_size,
-                    max_len=max_len, export=export, draw=draw, verbose=verbose, sync_dice=sync_dice)
+                    max_len=max_len, export=export, draw=draw, verbose=verbose, sync_dice=sync_dice,
+                    sparse_embeddings=sparse_embeddings)
 
 
-def _run(data, epochs, device, seed, out_dir, batch_size, max_len, export, draw, verbose, sync_dice) -> dict:
+def _run(data, epochs, device, seed, out_dir, batch_size, max_len, export, draw, verbose, sync_dice,
+         sparse_embeddings=None) -> dict:
     from . import distributed as D
     from . import metrics as M
     from .config import seed_everything
+    from .training import resolve_device
 
     rank, world = D.rank(), D.world_size()
     main = rank == 0
+    if sparse_embeddings is None:  # NCCL does not all-reduce sparse gradients: dense tables on several GPUs
+        sparse_embeddings = not (world > 1 and resolve_device(device).type == "cuda")
     verbose = verbose and main
     if world > 1 and batch_size < world:
         raise ValueError(f"batch_size={batch_size} is smaller than the {world} processes; each needs at least one row")
@@ -316,7 +330,7 @@ def _run(data, epochs, device, seed, out_dir, batch_size, max_len, export, draw,
                  "test_samples": samples.n_samples("test"), "prepare_seconds": round(time.perf_counter() - t0, 2),
                  "prepared_folder": str(out / "samples")},
         "settings": {"epochs": epochs, "device": device, "seed": seed, "batch_size": batch_size, "max_len": max_len,
-                     "world_size": world, "sync_dice": sync_dice},
+                     "world_size": world, "sync_dice": sync_dice, "sparse_embeddings": sparse_embeddings},
         "models": {},
     }
     trainers = {}
@@ -327,7 +341,8 @@ def _run(data, epochs, device, seed, out_dir, batch_size, max_len, export, draw,
             where = f" on {world} processes" if world > 1 else ""
             print(f"training {name} for up to {epochs} epoch(s) on {samples.n_samples('train'):,} samples{where}")
         trainer, m = train_and_evaluate(model, prepared, n_epoch=epochs, device=device, seed=seed,
-                                        model_path=out / name.lower(), verbose=verbose)
+                                        model_path=out / name.lower(), verbose=verbose,
+                                        sparse_embeddings=sparse_embeddings)
         trainers[name] = trainer
         results["models"][name] = m
         results.setdefault("history", {})[name] = trainer.history

@@ -233,3 +233,25 @@ def test_a_standard_dataloader_trains_and_evaluates_as_our_loader(tmp_path):
         assert ra["train_loss"] == pytest.approx(rb["train_loss"], abs=1e-6)
         assert ra["val_auc"] == pytest.approx(rb["val_auc"], abs=1e-6)
     np.testing.assert_allclose(a.predict(a.model, ours[1]), b.predict(b.model, theirs), atol=1e-6)
+
+
+def test_the_main_job_trains_its_tables_with_sparse_updates_and_the_notebooks_path_stays_dense(tmp_path, monkeypatch):
+    """Issue 18 item 2: `python -m din_tutorial` (pipeline.run) asks for sparse tables; train_and_evaluate's default is dense."""
+    from din_tutorial import pipeline
+
+    seen = []
+    original = CTRTrainer.__init__
+
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        seen.append(self.sparse_embeddings)
+
+    monkeypatch.setattr(CTRTrainer, "__init__", spy)
+    torch.set_num_threads(1)
+    data = pipeline.tutorial_data(n_users=60)
+    results = pipeline.run(data, epochs=1, out_dir=tmp_path / "job", export=False, draw=False, verbose=False)
+    assert results["settings"]["sparse_embeddings"] is True and seen == [True, True]  # DIN and BaseModel
+    import inspect
+
+    assert inspect.signature(pipeline.train_and_evaluate).parameters["sparse_embeddings"].default is False
+    assert inspect.signature(original).parameters["sparse_embeddings"].default is False
