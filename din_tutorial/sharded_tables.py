@@ -53,7 +53,6 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from . import distributed as D
-from .features import PAD_ID
 from .layers.embedding import EMBED_INIT_STD, EmbeddingLayer, FeatureConfigError, check_feature_names
 
 __all__ = [
@@ -110,8 +109,8 @@ def table_bytes(rows: int, dim: int, world_size: int = 1, bytes_per_value: int =
 class TorchRecTable(nn.Module):
     """One embedding table as a TorchRec ``EmbeddingCollection``, looked up like a :class:`PaddedEmbedding`.
 
-    ``table(ids)`` embeds ids of any shape: ``ids.shape + (dim,)``; :data:`PAD_ID` gives zeros and
-    never touches the table (length 0 in the ``KeyedJaggedTensor``). The collection holds the
+    ``table(ids, vocab_size)`` embeds ids of any shape: ``ids.shape + (dim,)``; :data:`PAD_ID` (and an id
+    outside ``[0, vocab_size)``) gives zeros and never touches the table (length 0 in the ``KeyedJaggedTensor``). The collection holds the
     ``vocab_size`` real rows; ``num_embeddings`` and ``padding_idx`` say what a ``PaddedEmbedding``
     of the same feature would (``vocab_size + 1`` rows, padding last), so DIN's checks and the
     gathered ``state_dict`` (:func:`unsharded_state_dict`) match a plain DIN's.
@@ -157,10 +156,10 @@ class TorchRecTable(nn.Module):
             raise RuntimeError(f"table {self.name!r} is sharded; gather it with unsharded_state_dict(model)")
         return embeddings[self.name].weight
 
-    def forward(self, ids: Tensor) -> Tensor:
+    def forward(self, ids: Tensor, vocab_size: int | None = None) -> Tensor:
         from torchrec import KeyedJaggedTensor
 
-        real = ids != PAD_ID
+        real = (ids >= 0) & (ids < (self.padding_idx if vocab_size is None else vocab_size))  # PAD_ID, unknown ids: zeros
         flat = real.reshape(-1)
         kjt = KeyedJaggedTensor.from_lengths_sync(keys=[self.name], values=ids.reshape(-1)[flat],
                                                   lengths=flat.to(torch.int32))  # one id per position, 0 for padding

@@ -124,8 +124,8 @@ def _root_of(f, by_name: Mapping[str, object]) -> str:
 class PaddedEmbedding(nn.Embedding):
     """An ``nn.Embedding`` of ``vocab_size + 1`` rows whose last row (zeros, never trained) serves :data:`PAD_ID`.
 
-    ``table(ids)`` maps ``PAD_ID`` to the padding row, then looks the rows up; ids are otherwise
-    used as given. Taught in notebooks/02_feature_definitions.ipynb.
+    ``table(ids, vocab_size)`` maps ``PAD_ID`` and every id outside ``[0, vocab_size)`` to the padding
+    row, then looks the rows up; ids are otherwise used as given. Taught in notebooks/02_feature_definitions.ipynb.
     """
 
     def __init__(self, vocab_size: int, embed_dim: int, init_std: float = EMBED_INIT_STD):
@@ -134,8 +134,15 @@ class PaddedEmbedding(nn.Embedding):
         with torch.no_grad():
             self.weight[vocab_size].zero_()
 
-    def forward(self, ids: Tensor) -> Tensor:
-        return super().forward(torch.where(ids == PAD_ID, self.padding_idx, ids))
+    def forward(self, ids: Tensor, vocab_size: int | None = None) -> Tensor:
+        """Rows of ``ids``; an id outside ``[0, vocab_size)`` (``PAD_ID`` among them) reads the padding row.
+
+        ``vocab_size`` is the looking-up feature's own (a feature sharing a bigger table passes its
+        smaller one); by default the table's. The map happens here, inside the table, so a model
+        drawing shows one embedding module per lookup rather than the comparisons behind it.
+        """
+        n = self.padding_idx if vocab_size is None else vocab_size
+        return super().forward(torch.where((ids >= 0) & (ids < n), ids, self.padding_idx))
 
 
 class EmbeddingLayer(nn.Module):
@@ -196,7 +203,7 @@ class EmbeddingLayer(nn.Module):
         :data:`PAD_ID` and every unknown id (outside ``[0, vocab_size)`` of this feature, see the
         module docstring) give the zero row; no id reads another id's row.
         """
-        return self.table(name)(torch.where(self.known(name, ids), ids, PAD_ID))
+        return self.table(name)(ids, self._by_name[name].vocab_size)
 
     @staticmethod
     def padding_mask(ids: Tensor) -> Tensor:
