@@ -230,7 +230,7 @@ def attention_mass_share(weights, mask, same) -> np.ndarray:
         mask: ``(rows, seq_len)`` bool, True on real behaviours.
         same: ``(rows, seq_len)`` bool, e.g. "this behaviour shares the candidate's theme".
 
-    Taught in notebooks/07_visualization.ipynb (exercise 07.2 builds it by hand).
+    Taught in notebooks/07_visualization.ipynb (used in 05 and 06 as well).
     """
     w = np.abs(_as_numpy(weights).astype(np.float64))
     m = _as_numpy(mask).astype(bool)
