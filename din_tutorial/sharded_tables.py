@@ -317,20 +317,6 @@ def dense_parameters(dmp: nn.Module) -> list[Tensor]:
     return [p for _, p in in_backward_optimizer_filter(dmp.named_parameters())]
 
 
-def _check_equal_steps(loader) -> int:
-    """Every process must run the same number of steps (each lookup is a collective): a clear error, not a hang."""
-    got = (getattr(loader, "rank", None), getattr(loader, "world_size", None))
-    if got != (D.rank(), D.world_size()):
-        raise ValueError(f"rank {D.rank()}: the loader is split for (rank, world_size)={got}, this job runs "
-                         f"{D.world_size()} processes; build it with rank={D.rank()}, world_size={D.world_size()}")
-    steps = D.gather_arrays(np.array([len(loader)], dtype=np.int64))
-    if len(set(steps.tolist())) != 1:
-        raise ValueError(f"the processes' loaders have {steps.tolist()} batches; with sharded tables every lookup is "
-                         f"a collective, so each process must run the same number of steps: shuffle the loader "
-                         f"(equal-sized shards) or use drop_last=True")
-    return int(steps[0])
-
-
 def train_sharded(dmp: nn.Module, data_loader, n_epoch: int = 1, optimizer_fn=torch.optim.SGD,
                   optimizer_params: Mapping | None = None, loss_fn=None, seed: int = 2022,
                   max_steps: int | None = None) -> list[dict]:
@@ -347,7 +333,7 @@ def train_sharded(dmp: nn.Module, data_loader, n_epoch: int = 1, optimizer_fn=to
         raise ValueError(f"n_epoch must be a positive integer, got {n_epoch!r}")
     if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
         raise ValueError(f"max_steps must be a positive integer or None, got {max_steps!r}")
-    steps = _check_equal_steps(data_loader)
+    steps = D.check_training_loader(data_loader)  # this rank's shard, and as many steps on every rank
     steps = steps if max_steps is None else min(steps, max_steps)
     optimizer = optimizer_fn(dense_parameters(dmp), **dict(optimizer_params or {"lr": 0.01}))
     loss_fn = loss_fn or nn.BCELoss()

@@ -169,7 +169,7 @@ def test_ranks_with_unequal_step_counts_get_a_clear_error_not_a_hang():
     with tempfile.TemporaryDirectory() as tmp:
         done = launch(Path(tmp), "unequal_steps", "row_wise")  # subprocess.run's timeout turns a hang into a failure
     assert done.returncode != 0
-    assert "the processes' loaders have [2, 1] batches" in done.stdout + done.stderr, done.stderr[-3000:]
+    assert "have [2, 1] batches; every process must take the same number of steps" in done.stdout + done.stderr, done.stderr[-3000:]
 
 
 @needs_torchrec
