@@ -12,6 +12,7 @@ from .evaluation_checks import *  # noqa: F401,F403  (06)
 from .visualization_checks import *  # noqa: F401,F403  (07)
 from .export_checks import *  # noqa: F401,F403  (08)
 from .scaling_checks import *  # noqa: F401,F403  (09)
+from .real_data_checks import *  # noqa: F401,F403  (10)
 from . import (
     attention_checks,
     data_checks,
@@ -19,6 +20,7 @@ from . import (
     evaluation_checks,
     export_checks,
     feature_checks,
+    real_data_checks,
     scaling_checks,
     training_checks,
     visualization_checks,
@@ -26,5 +28,5 @@ from . import (
 
 __all__ = ["ExerciseFailed", "compare", "exercise"]
 for _m in (data_checks, feature_checks, attention_checks, dice_checks, training_checks, evaluation_checks,
-           visualization_checks, export_checks, scaling_checks):
+           visualization_checks, export_checks, scaling_checks, real_data_checks):
     __all__ += list(_m.__all__)
