@@ -199,6 +199,18 @@ def check_dice_train(dice_train) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- 04.2
+def _dice_at_inference(alpha: torch.Tensor, running_mean: torch.Tensor, running_var: torch.Tensor):
+    """The package's Dice with these parameters and running statistics, in eval mode (the reference)."""
+    from ..layers import Dice
+
+    ref = Dice(alpha.shape[-1])
+    with torch.no_grad():
+        ref.alpha.copy_(alpha)
+        ref.running_mean.copy_(running_mean)
+        ref.running_var.copy_(running_var)
+    return ref.eval()
+
+
 def _eval_case():
     g = torch.Generator().manual_seed(6)
     s = torch.randn(6, 4, generator=g) * 2.0 + 3.0  # this batch's statistics are far from the moving averages
@@ -212,17 +224,10 @@ def _eval_case():
 @exercise("Exercise 04.2: Dice at inference")
 def check_dice_eval(dice_eval) -> list[str]:
     """``dice_eval(s (N, C), alpha, running_mean, running_var) -> (N, C)`` with the moving averages."""
-    from ..layers import Dice
-
     s, alpha, rmean, rvar = _eval_case()
     with torch.no_grad():
         got = _output(dice_eval(s.clone(), alpha.clone(), rmean.clone(), rvar.clone()), "dice_eval(...)").detach()
-    ref = Dice(s.shape[1])
-    with torch.no_grad():
-        ref.alpha.copy_(alpha)
-        ref.running_mean.copy_(rmean)
-        ref.running_var.copy_(rvar)
-    ref.eval()
+    ref = _dice_at_inference(alpha, rmean, rvar)
     with torch.no_grad():
         want = ref(s)
     if torch.isnan(got).any():
@@ -266,8 +271,6 @@ def check_dice_fold(fold_dice) -> list[str]:
     the learner's ``(scale, shift)`` with ``Dice`` in eval mode, on a batch far from the averages and with a channel
     whose running variance is 0.
     """
-    from ..layers import Dice
-
     s, alpha, rmean, rvar = _eval_case()
     out = fold_dice(rmean.clone(), rvar.clone())
     if not isinstance(out, (tuple, list)) or len(out) != 2:
@@ -279,12 +282,7 @@ def check_dice_fold(fold_dice) -> list[str]:
     if not (torch.isfinite(scale).all() and torch.isfinite(shift).all()):
         raise ExerciseFailed("your scale or shift is not finite (a channel has running_var = 0). Hint: eps = 1e-8 "
                              "goes inside the square root, as in training")
-    ref = Dice(s.shape[1])
-    with torch.no_grad():
-        ref.alpha.copy_(alpha)
-        ref.running_mean.copy_(rmean)
-        ref.running_var.copy_(rvar)
-    ref.eval()
+    ref = _dice_at_inference(alpha, rmean, rvar)
     with torch.no_grad():
         want_gate = torch.sigmoid(ref.normalize(s)).double()
         want = ref(s).double()
