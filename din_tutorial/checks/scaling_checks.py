@@ -87,41 +87,29 @@ def _training_cases():
     """(description, model, optimizer) after the steps each case names."""
     import torch
 
-    cases = []
     ids = torch.tensor([0, 3, 7, 11])
-    for name in ("sgd", "momentum", "adagrad", "adam", "amsgrad"):
+
+    def case(description, optimizer="adam", steps=1, zero_grad_after=False, **toy):
         torch.manual_seed(0)
-        model = _Toy.table_and_head()
-        opt = _optimizer(name, model.parameters())
-        model(ids).square().mean().backward()
-        opt.step()
-        cases.append((f"a table and a head, one {name} step", model, opt))
-    torch.manual_seed(0)
-    model = _Toy.table_and_head(unused=True)
-    opt = _optimizer("adam", model.parameters())
-    model(ids).square().mean().backward()
-    opt.step()
-    cases.append(("a layer the loss never reaches, one adam step", model, opt))
-    torch.manual_seed(0)
-    model = _Toy.table_and_head(shared=True)
-    opt = _optimizer("adam", model.parameters())
-    model(ids).square().mean().backward()
-    opt.step()
-    cases.append(("a table shared by two features, one adam step", model, opt))
-    torch.manual_seed(0)
-    model = _Toy.table_and_head()
-    opt = _optimizer("adam", model.parameters())
-    cases.append(("an adam optimiser before any backward() or step()", model, opt))
-    torch.manual_seed(0)
-    model = _Toy.table_and_head(vocab=200, dim=8)
-    opt = _optimizer("adam", model.parameters())
-    for _ in range(2):
-        opt.zero_grad(set_to_none=True)
-        model(ids).square().mean().backward()
-        opt.step()
-    opt.zero_grad(set_to_none=True)
-    cases.append(("after two adam steps and zero_grad(set_to_none=True)", model, opt))
-    cases.append(_seed_din_case())
+        model = _Toy.table_and_head(**toy)
+        opt = _optimizer(optimizer, model.parameters())
+        for _ in range(steps):
+            opt.zero_grad(set_to_none=True)
+            model(ids).square().mean().backward()
+            opt.step()
+        if zero_grad_after:
+            opt.zero_grad(set_to_none=True)
+        return description, model, opt
+
+    cases = [case(f"a table and a head, one {name} step", name)
+             for name in ("sgd", "momentum", "adagrad", "adam", "amsgrad")]
+    cases += [
+        case("a layer the loss never reaches, one adam step", unused=True),
+        case("a table shared by two features, one adam step", shared=True),
+        case("an adam optimiser before any backward() or step()", steps=0),
+        case("after two adam steps and zero_grad(set_to_none=True)", steps=2, zero_grad_after=True, vocab=200, dim=8),
+        _seed_din_case(),
+    ]
     return cases
 
 
