@@ -95,8 +95,9 @@ def _reference_step(model, x, y, optimizer):
     """One batch through the package's own loop (``CTRTrainer.train_one_epoch``)."""
     from ..training import CTRTrainer
 
-    trainer = CTRTrainer(model, device=next(model.parameters()).device, verbose=False)
-    trainer.optimizer = optimizer  # the step under test uses the optimiser handed to the learner
+    # the trainer steps the optimiser handed to the learner (the one its optimizer_fn returns)
+    trainer = CTRTrainer(model, optimizer_fn=lambda params, **settings: optimizer,
+                         device=next(model.parameters()).device, verbose=False)
     return trainer.train_one_epoch([(x, y)])
 
 
