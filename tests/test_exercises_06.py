@@ -124,3 +124,23 @@ def test_reliability_check_rejects_typical_mistakes(wrong, words):
 @pytest.mark.parametrize("check", [check_gauc, check_auc_needed, check_reliability_bins])
 def test_stub_is_todo(check, capsys):
     assert_stub_is_todo(check, capsys)
+
+
+def test_wrappers_of_what_the_exercise_asks_for_are_refused():
+    """06.1 and 06.3: an answer that calls the package's GAUC or scikit-learn's reliability curve is no answer."""
+    from sklearn.calibration import calibration_curve
+
+    from din_tutorial import metrics as M
+    from din_tutorial.checks import ExerciseFailed, check_gauc, check_reliability_bins
+
+    def wrapped_gauc(y, p, u):
+        return M.gauc(y, p, u)
+
+    def wrapped_bins(y, p, n_bins):
+        observed, predicted = calibration_curve(y, p, n_bins=n_bins)
+        return predicted, observed
+
+    with pytest.raises(ExerciseFailed, match="calls gauc"):
+        check_gauc(wrapped_gauc)
+    with pytest.raises(ExerciseFailed, match="calls calibration_curve"):
+        check_reliability_bins(wrapped_bins)

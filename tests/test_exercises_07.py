@@ -172,3 +172,22 @@ def test_reference_against_sklearn_and_its_invariances():
 @pytest.mark.parametrize("check", [check_pca_2d, check_theme_rank_auc])
 def test_stub_is_todo(check, capsys):
     assert_stub_is_todo(check, capsys)
+
+
+def test_wrappers_of_what_the_exercise_asks_for_are_refused():
+    """07.1 and 07.2: an answer that calls the check's reference or scikit-learn's PCA is no answer."""
+    from sklearn.decomposition import PCA
+
+    from din_tutorial.checks import ExerciseFailed, check_pca_2d, check_theme_rank_auc
+    from din_tutorial.checks.visualization_checks import theme_rank_auc_reference
+
+    def wrapped_rank(weights, mask, same):
+        return theme_rank_auc_reference(weights, mask, same)
+
+    def wrapped_pca(X):
+        return PCA(n_components=2).fit_transform(X)
+
+    with pytest.raises(ExerciseFailed, match="calls theme_rank_auc_reference"):
+        check_theme_rank_auc(wrapped_rank)
+    with pytest.raises(ExerciseFailed, match="calls PCA"):
+        check_pca_2d(wrapped_pca)

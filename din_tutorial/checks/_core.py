@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["ExerciseFailed", "exercise", "compare", "report"]
+__all__ = ["ExerciseFailed", "exercise", "compare", "report", "refuse_calls"]
 
 
 class ExerciseFailed(AssertionError):
@@ -62,3 +62,29 @@ def exercise(name: str):
         return run
 
     return wrap
+
+
+def names_used(fn) -> set[str]:
+    """The global, attribute and enclosing-scope names a function's code (and the code nested in it) refers to."""
+    names: set[str] = set()
+    todo = [getattr(fn, "__code__", None)]
+    while todo:
+        code = todo.pop()
+        if code is None:
+            continue
+        names.update(code.co_names + code.co_freevars)
+        todo.extend(c for c in code.co_consts if hasattr(c, "co_names"))
+    return names
+
+
+def refuse_calls(fn, answer: str, forbidden: dict[str, str]) -> None:
+    """An answer that calls what the exercise asks the learner to write is no answer.
+
+    ``forbidden`` maps a name (a function, class or attribute the answer's code may refer to) to the step
+    it computes; the first one the answer uses raises :class:`ExerciseFailed` naming it.
+    """
+    used = names_used(fn)
+    for name, what in forbidden.items():
+        if name in used:
+            raise ExerciseFailed(f"your {answer} calls {name}: the exercise is to write {what} yourself, from the "
+                                 f"rule (the check compares with {name} for you)")

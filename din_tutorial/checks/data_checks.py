@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..data import generate_seq_feature
 from ..features import PAD_ID
-from ._core import ExerciseFailed, compare, exercise
+from ._core import ExerciseFailed, compare, exercise, refuse_calls
 
 __all__: list[str] = ["check_leave_one_out", "check_pad_history", "check_sample_negative"]
 
@@ -55,24 +55,9 @@ def reference_split(items) -> tuple[list, list, list]:
     return tuple(_pairs(f) for f in frames)  # type: ignore[return-value]
 
 
-def _names_used(fn) -> set[str]:
-    """The global and attribute names a function's code (and the code nested in it) refers to."""
-    names: set[str] = set()
-    todo = [getattr(fn, "__code__", None)]
-    while todo:
-        code = todo.pop()
-        if code is None:
-            continue
-        names.update(code.co_names)
-        todo.extend(c for c in code.co_consts if hasattr(c, "co_names"))
-    return names
-
-
 def _refuse_the_package(fn, exercise_name: str, what: str) -> None:
     """An answer that calls the function the exercise asks the learner to write is no answer."""
-    if "generate_seq_feature" in _names_used(fn):
-        raise ExerciseFailed(f"your {exercise_name} calls generate_seq_feature: the exercise is to write {what} "
-                             f"yourself, from the rule (the check compares with generate_seq_feature for you)")
+    refuse_calls(fn, exercise_name, {"generate_seq_feature": what})
 
 
 def _normalise_split(out, items) -> tuple[list, list, list]:

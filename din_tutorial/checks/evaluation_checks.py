@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from ._core import ExerciseFailed, compare, exercise  # noqa: F401
+from ._core import ExerciseFailed, compare, exercise, refuse_calls  # noqa: F401
 
 __all__: list[str] = ["check_gauc", "check_auc_needed", "check_reliability_bins"]
 
@@ -86,6 +86,7 @@ def check_gauc(my_gauc) -> list[str]:
     Compared with :func:`din_tutorial.metrics.gauc` on five random cases."""
     from ..metrics import gauc
 
+    refuse_calls(my_gauc, "my_gauc", {"gauc": "GAUC from its formula"})
     lines = []
     for i, (y, p, u) in enumerate(_gauc_cases()):
         want = gauc(y, p, u)
@@ -185,6 +186,7 @@ def check_reliability_bins(my_bins) -> list[str]:
     positives. Compared with ``sklearn.calibration.calibration_curve(..., strategy="uniform")``."""
     from sklearn.calibration import calibration_curve
 
+    refuse_calls(my_bins, "my_bins", {"calibration_curve": "the binning"})
     lines = []
     for i, (y, p, n_bins) in enumerate(_calibration_cases()):
         observed, predicted = calibration_curve(y, p, n_bins=n_bins, strategy="uniform")

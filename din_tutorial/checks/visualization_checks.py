@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import ExerciseFailed, compare, exercise  # noqa: F401
+from ._core import ExerciseFailed, compare, exercise, refuse_calls  # noqa: F401
 
 __all__: list[str] = ["check_pca_2d", "check_theme_rank_auc", "theme_rank_auc_reference"]
 
@@ -47,6 +47,8 @@ def check_pca_2d(pca_2d, X=None) -> list[str]:
     sign of each component; ``X`` defaults to a synthetic cloud (pass the item embeddings to try yours)."""
     from sklearn.decomposition import PCA
 
+    refuse_calls(pca_2d, "pca_2d", {"PCA": "the centring and the SVD", "TruncatedSVD": "the centring and the SVD",
+                                    "fit_transform": "the centring and the SVD"})
     X = _pca_data() if X is None else _np(X).astype(np.float64)
     want = PCA(n_components=2, svd_solver="full").fit_transform(X)
     got = _np(pca_2d(X.copy())).astype(np.float64)
@@ -140,6 +142,7 @@ def check_theme_rank_auc(theme_rank_auc) -> list[str]:
     """``theme_rank_auc(weights, mask, same)`` takes three ``(batch, seq_len)`` tensors (float weights, bool
     mask of real steps, bool "same theme as the candidate") and returns ``(batch,)``: per row, the chance
     that a real same-theme behaviour has a larger ``|w|`` than a real one of another theme (ties half)."""
+    refuse_calls(theme_rank_auc, "theme_rank_auc", {"theme_rank_auc_reference": "the pairwise comparison"})
     weights, mask, same = _rank_data()
     want = theme_rank_auc_reference(weights, mask, same)
     got = _np(theme_rank_auc(weights.clone(), mask.clone(), same.clone()))
