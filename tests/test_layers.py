@@ -9,13 +9,7 @@ from din_tutorial.layers import MLP, Dice, EmbeddingLayer, FeatureConfigError, I
 from din_tutorial.layers.mlp import make_activation
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors gain nothing from threads, and two threads stall when another process holds a core."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def features():

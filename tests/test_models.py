@@ -8,13 +8,7 @@ from din_tutorial import DIN, PAD_ID, BaseModel, DenseFeature, SequenceFeature, 
 from din_tutorial.layers import InputError, MissingInputError, PReLU
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors gain nothing from threads, and two threads stall when another process holds a core."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 SEED_MLP = {"dims": [256, 128], "dropout": 0.2, "activation": "dice"}
 SEED_ATT = {"dims": [32, 16], "dropout": 0.2, "activation": "dice"}

@@ -18,12 +18,7 @@ pytest.importorskip("onnx")
 VOCAB = {"user_id": 30, "gender": 3, "item_id": 40, "cate_id": 6}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def build(cls, **kw):

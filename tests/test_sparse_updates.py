@@ -27,12 +27,7 @@ from din_tutorial.training import check_sparse_backend, embedding_tables  # noqa
 TABLES = ("user_id", "item_id", "cate_id")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def loader(n: int = 256, batch: int = GLOBAL_BATCH, shuffle: bool = True):
