@@ -9,7 +9,6 @@ batch). Nothing here depends on timing or thread count.
 """
 from __future__ import annotations
 
-import copy
 import sys
 import tempfile
 from pathlib import Path
