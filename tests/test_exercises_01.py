@@ -1,5 +1,7 @@
 """Exercises of notebooks/01_data_preparation.ipynb: the solutions pass, typical mistakes get their hint, stubs are [todo]."""
 
+import random
+
 import numpy as np
 import pytest
 from exercise_utils import assert_solution_passes, assert_stub_is_todo
@@ -144,7 +146,18 @@ def favours_large_ids(user_items, n_items, rng):
     return int(rng.choice(free, p=p / p.sum()))
 
 
+def ignores_rng_uses_numpy_global(user_items, n_items, rng):
+    free = sorted(set(range(n_items)) - set(user_items))
+    return int(np.random.choice(free))
+
+
+def ignores_rng_uses_random_module(user_items, n_items, rng):
+    return random.choice(sorted(set(range(n_items)) - set(user_items)))
+
+
 @pytest.mark.parametrize("wrong, words", [
+    (ignores_rng_uses_numpy_global, "same rng seed gave different draws"),
+    (ignores_rng_uses_random_module, "same rng seed gave different draws"),
     (may_return_seen, "already has"),
     (skips_item_zero, "item 0 included"),
     (first_free, "never drawn"),

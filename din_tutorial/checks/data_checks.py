@@ -11,6 +11,8 @@ matched and, on a mismatch, raises ExerciseFailed with a hint (never the answer)
 """
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pandas as pd
 
@@ -210,4 +212,27 @@ def check_sample_negative(sample_negative, n_draws: int = 4000) -> list[str]:
                                  f"draw uniformly (the paper's code), every unseen item equally likely; use rng")
         lines.append(f"n_items={n_items}, user has {len(user_items)}: {len(draws)} draws, all among the "
                      f"{len(unseen)} unseen items, largest deviation from uniform {worst:.0%}")
+    lines.append(_check_draws_come_from_rng(sample_negative, *cases[0]))
     return lines
+
+
+def _check_draws_come_from_rng(sample_negative, user_items: set, n_items: int, n: int = 200) -> str:
+    """The draws are a function of ``rng`` alone: the same seed repeats them, another seed changes them."""
+    def draws(seed: int, global_seed: int) -> list[int]:
+        np.random.seed(global_seed)  # a sampler that draws from numpy's or Python's global state sees
+        random.seed(global_seed)     # different states here, and its draws change with them
+        rng = np.random.default_rng(seed)
+        return [int(sample_negative(set(user_items), n_items, rng)) for _ in range(n)]
+
+    state = np.random.get_state(), random.getstate()
+    try:
+        first, again, other = draws(0, 1), draws(0, 2), draws(1, 1)
+    finally:
+        np.random.set_state(state[0])
+        random.setstate(state[1])
+    if first != again:
+        raise ExerciseFailed("the same rng seed gave different draws. Hint: draw only with rng (e.g. rng.integers or "
+                             "rng.choice), not with np.random.* or the random module, so a seed repeats the sampling")
+    if first == other:
+        raise ExerciseFailed("two different rng seeds gave the same draws. Hint: draw with the rng you are given")
+    return f"the same seed repeats the {n} draws, another seed changes them: they come from rng"
