@@ -73,8 +73,16 @@ def launch(tmp: Path, *args: str) -> subprocess.CompletedProcess:
 def assert_clean_exit(done: subprocess.CompletedProcess, also: list = ()) -> None:
     """Exit status 0 and no abort; on failure the message shows this job's output (and that of ``also``)."""
     out = "\n".join(d.stdout + d.stderr for d in also) or done.stdout + done.stderr
-    assert done.returncode == 0, out[-6000:]
-    assert "terminate called" not in out and "SIGABRT" not in out, out[-6000:]
+    assert done.returncode == 0, shown(out)
+    assert "terminate called" not in out and "SIGABRT" not in out, shown(out)
+
+
+def shown(out: str) -> str:
+    """The end of a job's output; where a worker died, faulthandler's thread stacks first (they come before the end)."""
+    crash = out.find("Fatal Python error")
+    if crash < 0 or len(out) - crash <= 9000:
+        return out[-9000:]
+    return out[crash:crash + 6000] + "\n[...]\n" + out[-3000:]
 
 
 def one_process(sync: bool, batch: int = GLOBAL_BATCH, mba_reg: float = 0.0):
