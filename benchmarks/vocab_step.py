@@ -175,7 +175,7 @@ def main() -> None:
                           "load_avg_before": load_before, "load_avg_after": [round(v, 1) for v in os.getloadavg()],
                           "machine": machine_info()}, indent=1))
     if args.ddp_worker:
-        D.destroy_process_group()
+        D.exit_process(0)
 
 
 if __name__ == "__main__":

@@ -203,6 +203,9 @@ if __name__ == "__main__":
     if "TORCHELASTIC_RUN_ID" in os.environ:  # under torchrun
         from torch.distributed.elastic.multiprocessing.errors import record
 
-        # record() writes a failing process's traceback where torchrun reports it as the root cause
-        sys.exit(record(main)())
+        from .distributed import exit_process
+
+        # record() writes a failing process's traceback where torchrun reports it as the root cause;
+        # exit_process ends the process without racing gloo's threads against Python's shut-down
+        exit_process(record(main)())
     sys.exit(main())

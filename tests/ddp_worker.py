@@ -15,8 +15,9 @@ Scenarios:
 - ``bad_ids``: rank 1's shard holds an id beyond the vocabulary, so rank 1 raises: the job must
   end, not hang.
 
-Every rank leaves the process group in a ``finally`` (a process that exits with a live gloo
-group can abort with "terminate called without an active exception").
+Every rank ends with ``din_tutorial.distributed.exit_process`` (barrier, leave the group, exit):
+a plain return could abort at Python's shut-down ("terminate called without an active
+exception"; its docstring has the core dump). A rank that raises prints its traceback and ends with 1.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import faulthandler
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 
 import torch
@@ -78,6 +80,7 @@ if __name__ == "__main__":
     faulthandler.enable()  # a crash in C++ (an abort) prints where each Python thread was
     try:
         main(sys.argv[1], Path(sys.argv[2]), sync=len(sys.argv) > 3 and sys.argv[3] == "sync")
-        D.barrier()  # no rank still talks to another when the groups go
-    finally:
-        D.destroy_process_group()
+    except Exception:
+        traceback.print_exc()
+        D.exit_process(1)  # leave the group (no barrier: the other rank may never get there), exit 1
+    D.exit_process(0)  # barrier, leave the group, end without racing gloo's threads against Python's shut-down

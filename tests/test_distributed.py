@@ -183,6 +183,28 @@ def test_per_rank_dice_statistics_are_not_what_one_process_computes(per_rank_job
     assert diff > 1e-3  # against noise of ~1e-7
 
 
+def test_exit_process_flushes_and_ends_each_rank_with_its_code(tmp_path):
+    """Every torchrun entry point ends with exit_process (see its docstring for the abort it avoids)."""
+    script = tmp_path / "ends.py"
+    script.write_text("import sys, torch\nfrom din_tutorial import distributed as D\n"
+                      "D.init_process_group(torch.device('cpu'))\n"
+                      "print(f'rank {D.rank()} wrote', end='')  # no newline: only a flush shows it\n"
+                      "D.exit_process(int(sys.argv[1]) if D.rank() == 1 else 0)\n")
+    ok = run_bounded([[str(TORCHRUN), *ONE_NODE, "--nproc_per_node=2", str(script), "0"]], cwd=tmp_path)[0]
+    assert_clean_exit(ok)
+    assert "rank 0 wrote" in ok.stdout and "rank 1 wrote" in ok.stdout
+    failed = run_bounded([[str(TORCHRUN), *ONE_NODE, "--nproc_per_node=2", str(script), "3"]], cwd=tmp_path)[0]
+    assert failed.returncode != 0 and "exitcode  : 3" in failed.stderr, shown(failed.stdout + failed.stderr)
+
+
+def test_exit_process_in_one_process_is_sys_exit():
+    from din_tutorial.distributed import exit_process
+
+    with pytest.raises(SystemExit) as ended:
+        exit_process(4)
+    assert ended.value.code == 4
+
+
 def test_mini_batch_aware_regularisation_is_the_one_process_penalty(tmp_path):
     """Issue 16 item 8: the penalty over the global batch's rows and counts, not a sum of per-rank penalties."""
     assert_clean_exit(launch(tmp_path, "mba", "sync"))
