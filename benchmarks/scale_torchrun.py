@@ -89,6 +89,9 @@ def worker(args) -> None:
                   sparse_embeddings=bool(args.sparse))
     if int(os.environ.get("RANK", "0")) == 0:
         Path(args.out, "bench.json").write_text(json.dumps(results, default=float))
+    from din_tutorial.distributed import exit_process
+
+    exit_process(0)  # under torchrun: end without racing gloo's threads against Python's shut-down
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ddp_common import GLOBAL_BATCH, build_model, make_split
 
 from din_tutorial import DIN
+from din_tutorial import distributed as D
 from din_tutorial.data import TensorBatchLoader
 from din_tutorial.sharded_tables import (
     ShardedEmbeddingLayer,
@@ -69,3 +70,4 @@ def main(scenario: str, sharding: str, out: Path) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1], sys.argv[2], Path(sys.argv[3]))
+    D.exit_process(0)  # barrier, leave the group, end without racing gloo's threads against Python's shut-down
