@@ -1,7 +1,8 @@
 """Benchmark: the main job on a 3-million-interaction log with non-contiguous raw ids, under torchrun.
 
-Issue 18's headline: ``make_synthetic_amazon(60000)`` (about 3M interactions) with user and
-item ids spread 10 apart (``spread_ids``: users up to about 600,000, items up to about 200,000),
+Issue 18's headline: ``make_synthetic_amazon(60000, items_per_category_median=30)`` (about 3M
+interactions, about 20,000 items) with user and item ids spread 10 apart (``spread_ids``: users
+up to about 600,000, items up to about 200,000),
 written once as CSV; then ``torchrun --standalone --nproc_per_node=2`` (OMP_NUM_THREADS=1 per
 rank) runs the main job's pipeline (``din_tutorial.pipeline.run``: prepare, 1 epoch each of DIN
 and BaseModel, test metrics; no export or drawing) with sparse or dense embedding updates.
@@ -16,7 +17,7 @@ samples/s of each model (``history[...]['seconds']`` covers training and validat
 reports training samples over epoch seconds).
 
 Prints one JSON object. Run:
-    python benchmarks/scale_torchrun.py [--sparse 1] [--mode torchrun|threads] [--users 60000]
+    python benchmarks/scale_torchrun.py [--sparse 1] [--mode torchrun|threads] [--users 60000] [--items-per-category 30]
                                          [--epochs 1] [--folder /tmp/din_scale3m]
 """
 from __future__ import annotations
@@ -35,13 +36,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_info  # noqa: E402
 
 
-def make_log_csv(folder: Path, n_users: int, factor: int = 10) -> Path:
+def make_log_csv(folder: Path, n_users: int, items_per_category: float, factor: int = 10) -> Path:
     """The spread-id synthetic log as CSV (made once per size)."""
-    path = folder / f"log_{n_users}_x{factor}.csv"
+    path = folder / f"log_{n_users}_ipc{items_per_category:g}_x{factor}.csv"
     if not path.exists():
         from din_tutorial.datasets import make_synthetic_amazon, spread_ids
 
-        log = spread_ids(make_synthetic_amazon(n_users)[0], factor=factor)
+        log = spread_ids(make_synthetic_amazon(n_users, items_per_category_median=items_per_category)[0], factor=factor)
         tmp = path.with_suffix(".tmp")
         log.to_csv(tmp, index=False)
         tmp.replace(path)
@@ -97,6 +98,8 @@ def worker(args) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--users", type=int, default=60000)
+    ap.add_argument("--items-per-category", type=float, default=30.0,
+                    help="median items per category of the synthetic catalogue (30: about 20,000 items)")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--sparse", type=int, default=1, help="1: sparse table updates (the main job's), 0: dense")
     ap.add_argument("--mode", choices=["torchrun", "threads"], default="torchrun")
@@ -110,7 +113,7 @@ def main() -> None:
     folder = Path(args.folder)
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    log = make_log_csv(folder, args.users)
+    log = make_log_csv(folder, args.users, args.items_per_category)
     make_s = time.perf_counter() - t0
     out = folder / f"out_{args.mode}_sparse{args.sparse}"
     env = {**os.environ, "OMP_NUM_THREADS": "1" if args.mode == "torchrun" else str(args.threads or 2)}
@@ -142,13 +145,19 @@ def main() -> None:
     th.join()
     result = {"benchmark": "scale_torchrun", "mode": args.mode, "nproc": args.nproc if args.mode == "torchrun" else 1,
               "threads_per_process": 1 if args.mode == "torchrun" else (args.threads or 2),
-              "sparse_embeddings": bool(args.sparse), "users": args.users, "epochs": args.epochs, "returncode": rc,
+              "sparse_embeddings": bool(args.sparse), "users": args.users,
+              "items_per_category_median": args.items_per_category, "epochs": args.epochs, "returncode": rc,
               "log_seconds_to_make_or_reuse": round(make_s, 1), "wall_seconds": round(wall, 1),
               "cpu_seconds_of_tree": round(children.ru_utime + children.ru_stime, 1),
               "peak_tree_pss_mb": round(peak[0], 1), "pss_samples": len(samples),
               "load_avg_before": [round(v, 1) for v in load_before],
               "load_avg_after": [round(v, 1) for v in os.getloadavg()], "machine": machine_info(),
               "command": " ".join(cmd)}
+    import pandas as pd
+
+    ids = pd.read_csv(log, usecols=["user_id", "item_id"])
+    result["raw_ids"] = {"max_user_id": int(ids["user_id"].max()), "max_item_id": int(ids["item_id"].max()),
+                         "distinct_users": int(ids["user_id"].nunique()), "distinct_items": int(ids["item_id"].nunique())}
     bench = out / "bench.json"
     if rc == 0 and bench.exists():
         r = json.loads(bench.read_text())
