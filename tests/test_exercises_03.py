@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from exercise_utils import assert_solution_passes, assert_stub_is_todo
 
+from din_tutorial import ActivationUnit
 from din_tutorial.checks import (
     ExerciseFailed,
     check_activation_unit,
@@ -137,6 +138,40 @@ def test_unit_check_rejects_typical_mistakes(wrong, words):
         check_activation_unit(wrong)
 
 
+def runs_the_package(query, keys, mask, params):  # right, but only a wrapper of what the exercise asks to write
+    u = ActivationUnit(query.shape[1], dims=[params["first.bias"].shape[0]], activation="prelu")
+    u.load_state_dict(params)
+    return u(query, keys, mask, return_weights=True)
+
+
+_SOME_UNIT = ActivationUnit(4, dims=[5], activation="prelu")
+
+
+def runs_a_units_scores(query, keys, mask, params):  # no ActivationUnit in sight: a unit's method instead
+    u = type(_SOME_UNIT)(query.shape[1], dims=[5], activation="prelu")
+    u.load_state_dict(params)
+    w = torch.where(mask, u.scores(query, keys, mask, naive=True), 0.0)
+    return (w.unsqueeze(-1) * keys).sum(1), w
+
+
+def own_scores_in_a_comprehension(query, keys, mask, params):  # a local named `scores`, read inside a comprehension
+    q = query.unsqueeze(1).expand_as(keys)
+    h = F.linear(torch.cat([q, keys, q - keys, q * keys], -1), params["first.weight"], params["first.bias"])
+    h = torch.where(h > 0, h, params["act.alpha"] * h)
+    scores = F.linear(h, params["rest.output.weight"], params["rest.output.bias"]).squeeze(-1)
+    w = torch.stack([torch.where(mask[b], scores[b], 0.0) for b in range(len(scores))])
+    return (w.unsqueeze(-1) * keys).sum(1), w
+
+
+def test_unit_check_refuses_the_package_unit():
+    """03.2: the package's ActivationUnit (or one of its methods) in the answer is no answer; own names are fine."""
+    with pytest.raises(ExerciseFailed, match="calls ActivationUnit: the exercise is to write the unit's forward"):
+        check_activation_unit(runs_the_package)
+    with pytest.raises(ExerciseFailed, match="calls .scores \\(a method of the package's ActivationUnit\\)"):
+        check_activation_unit(runs_a_units_scores)
+    assert check_activation_unit(own_scores_in_a_comprehension) is True
+
+
 def test_unit_check_leaves_the_global_random_state_alone():
     torch.manual_seed(123)
     expected = torch.rand(3)
@@ -182,3 +217,19 @@ def nan_on_empty_rows(scores, mask):
 def test_softmax_check_rejects_typical_mistakes(wrong, words):
     with pytest.raises(ExerciseFailed, match=words):
         check_masked_softmax(wrong)
+
+
+def softmax_of_the_package(scores, mask):  # right, but only a wrapper of what the exercise asks to write
+    return ActivationUnit(1, dims=[1], use_softmax=True).weights_from_scores(scores, mask)
+
+
+def softmax_of_a_unit(scores, mask):  # no ActivationUnit in sight: the method of a unit's class
+    return type(_SOME_UNIT)(1, dims=[1], use_softmax=True).weights_from_scores(scores, mask)
+
+
+def test_softmax_check_refuses_the_package_unit():
+    """03.3: ActivationUnit(...).weights_from_scores is the check's reference, not an answer."""
+    with pytest.raises(ExerciseFailed, match="calls ActivationUnit: the exercise is to write the masked softmax"):
+        check_masked_softmax(softmax_of_the_package)
+    with pytest.raises(ExerciseFailed, match="calls weights_from_scores: the exercise is to write the masked softmax"):
+        check_masked_softmax(softmax_of_a_unit)

@@ -7,10 +7,13 @@ matched and, on a mismatch, raises ExerciseFailed with a hint (never the answer)
   behaviours are kept (packed, one row per real step, with the sample each belongs to): the form
   DIN runs. ``check_masked_weighted_sum`` checks the padded form (kept for instructors).
 * 03.2 ``check_activation_unit``: the unit's forward pass from its weights (input
-  ``[q, k, q - k, q * k]``, a PReLU hidden layer, no softmax, the mask), against
+  ``[q, k, q - k, q * k]``, the official code's, a PReLU hidden layer, no softmax, the mask), against
   :class:`~din_tutorial.layers.ActivationUnit`.
 * 03.3 ``check_masked_softmax`` (optional): the softmax over the real behaviours, against
   ``ActivationUnit(..., use_softmax=True).weights_from_scores``.
+
+Both refuse an answer that calls the package's ``ActivationUnit`` (or its methods): it would pass
+without writing anything.
 
 The inputs hold large junk values at padded positions, so an answer that lets padding in
 cannot pass by luck (real models often have zeros there, which hides the bug until softmax,
@@ -18,9 +21,11 @@ Dice's statistics or a non-zero padding row reveal it).
 """
 from __future__ import annotations
 
+import dis
+
 import torch
 
-from ._core import ExerciseFailed, compare, exercise
+from ._core import ExerciseFailed, compare, exercise, refuse_calls
 
 __all__: list[str] = ["check_packed_weighted_sum", "check_masked_weighted_sum", "check_activation_unit",
                       "check_masked_softmax"]
@@ -154,8 +159,39 @@ def check_packed_weighted_sum(packed_weighted_sum) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- 03.2
+_UNIT_METHODS = ("forward", "forward_packed", "scores", "_score", "first_layer", "first_layer_naive")
+
+
+def _attributes_used(fn) -> set[str]:
+    """The attribute names (``obj.name``) that a function's code, and the code nested in it, reads."""
+    names: set[str] = set()
+    todo = [getattr(fn, "__code__", None)]
+    while todo:
+        code = todo.pop()
+        if code is None:
+            continue
+        names.update(ins.argval for ins in dis.get_instructions(code)
+                     if ins.opname in ("LOAD_ATTR", "LOAD_METHOD") and isinstance(ins.argval, str))
+        todo.extend(c for c in code.co_consts if hasattr(c, "co_names"))
+    return names
+
+
+def _refuse_the_unit(fn) -> None:
+    """03.2's answer must not run the package's unit: the check compares with it."""
+    what = "the unit's forward pass from its weights"
+    refuse_calls(fn, "activation_unit", {"ActivationUnit": what, "weights_from_scores": what})
+    # The methods' names are ordinary words ("scores", "forward"): refused only as attributes
+    # (``unit.scores(...)``), so that a learner's own variable of that name is not.
+    used = _attributes_used(fn)
+    for name in _UNIT_METHODS:
+        if name in used:
+            raise ExerciseFailed(f"your activation_unit calls .{name} (a method of the package's ActivationUnit): the "
+                                 f"exercise is to write {what} yourself, from the rule (the check compares with "
+                                 f"ActivationUnit for you)")
+
+
 def _unit_and_params(dim: int, hidden: int, seed: int):
-    """A paper-form ActivationUnit (one PReLU hidden layer) with random weights, and its state dict."""
+    """An ActivationUnit (one PReLU hidden layer; input ``[q, k, q - k, q * k]``) with random weights, and its state dict."""
     from ..layers import ActivationUnit
 
     with torch.random.fork_rng(devices=[]):  # leave the learner's random state alone
@@ -192,8 +228,9 @@ def check_activation_unit(activation_unit) -> list[str]:
 
     ``params`` is the state dict of ``ActivationUnit(D, dims=[H], activation="prelu")``:
     ``first.weight`` (H, 4D), ``first.bias`` (H,), ``act.alpha`` (H,), ``rest.output.weight`` (1, H),
-    ``rest.output.bias`` (1,).
+    ``rest.output.bias`` (1,). An answer that runs the package's ``ActivationUnit`` is refused.
     """
+    _refuse_the_unit(activation_unit)
     lines = []
     for i, (name, query, keys, mask, _) in enumerate(_cases(seed=3)):
         dim = query.shape[1]
@@ -239,7 +276,8 @@ def check_activation_unit(activation_unit) -> list[str]:
         hint = _diagnose(weights, variants)
         lines.append(compare(weights, want_w, f"{name}: weights", hint or _UNIT_HINT))
         lines.append(compare(pooled, want_pooled, f"{name}: pooled v_U", hint or _UNIT_HINT))
-    lines.append("matches ActivationUnit(D, dims=[5], activation='prelu') in its paper form (naive=True)")
+    lines.append("matches ActivationUnit(D, dims=[5], activation='prelu'), its first layer on the full input "
+                 "[q, k, q - k, q * k] (naive=True)")
     return lines
 
 
@@ -256,8 +294,13 @@ def _softmax_cases() -> list[tuple[str, torch.Tensor, torch.Tensor]]:
 
 @exercise("Exercise 03.3: masked softmax")
 def check_masked_softmax(masked_softmax) -> list[str]:
-    """``masked_softmax(scores (B, L), mask (B, L) bool) -> (B, L)``: a softmax over the real steps, 0 on padding."""
+    """``masked_softmax(scores (B, L), mask (B, L) bool) -> (B, L)``: a softmax over the real steps, 0 on padding.
+
+    An answer that calls the package's ``ActivationUnit`` or its ``weights_from_scores`` is refused."""
     from ..layers import ActivationUnit
+
+    refuse_calls(masked_softmax, "masked_softmax", {"ActivationUnit": "the masked softmax",
+                                                    "weights_from_scores": "the masked softmax"})
 
     reference = ActivationUnit(1, dims=[1], use_softmax=True)
     lines = []
