@@ -71,7 +71,7 @@ def test_matches_hand_written_loop(use_softmax, activation, train):
         pooled, w = unit(query, keys, mask, return_weights=True)
         torch.testing.assert_close(pooled, want_pooled, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(w, want_w, rtol=1e-5, atol=1e-6)
-        # the naive (paper-form) first layer and the packed path give the same
+        # the naive (official code's form) first layer and the packed path give the same
         torch.testing.assert_close(unit(query, keys, mask, naive=True), want_pooled, rtol=1e-5, atol=1e-6)
         steps = PackedSteps.from_mask(mask)
         p_pooled, p_w = unit.forward_packed(query, keys.reshape(-1, D)[steps.pos], steps, return_weights=True)

@@ -44,7 +44,7 @@ def test_repeat_user_gives_one_row_per_candidate():
         repeat_user(user, {"item_id": torch.zeros(3, dtype=torch.long), "cate_id": torch.zeros(4, dtype=torch.long)})
 
 
-def test_split_first_layer_equals_the_paper_form():
+def test_split_first_layer_equals_the_official_code_form():
     unit = _model().attention[0]
     gen = torch.Generator().manual_seed(3)
     queries, keys = torch.randn(7, unit.embed_dim, generator=gen), torch.randn(11, unit.embed_dim, generator=gen)

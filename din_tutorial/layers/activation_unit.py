@@ -86,7 +86,7 @@ class ActivationUnit(nn.Module):
             default, as in the paper.
         sync_stats: Dice's batch statistics over every process under ``torch.distributed``.
 
-    ``self.first`` is the paper-form first layer, ``Linear(4 * D, dims[0])`` over
+    ``self.first`` is the official code's first layer (din/model.py), ``Linear(4 * D, dims[0])`` over
     ``[q, k, q - k, q * k]``; :meth:`first_layer` reads the same weights.
 
     Taught in notebooks/03_activation_unit.ipynb.
@@ -118,7 +118,10 @@ class ActivationUnit(nn.Module):
 
     # --------------------------------------------------------------- first layer
     def first_layer_naive(self, query: Tensor, keys: Tensor) -> Tensor:
-        """The paper's form: ``Linear([q, k, q-k, q*k])``. ``(batch, D), (batch, L, D) -> (batch, L, H)``."""
+        """The official code's form, ``Linear([q, k, q-k, q*k])``. ``(batch, D), (batch, L, D) -> (batch, L, H)``.
+
+        din/model.py builds this input; the paper names q, k and their product (section 4.3).
+        """
         q = query.unsqueeze(1).expand_as(keys)  # (batch, L, D)
         return self.first(torch.cat([q, keys, q - keys, q * keys], dim=-1))
 
@@ -175,7 +178,7 @@ class ActivationUnit(nn.Module):
             keys: ``(batch, L, D)`` behaviour embeddings.
             mask: ``(batch, L)`` bool, True on real behaviours (default: all real).
             return_weights: also return the ``(batch, L)`` weights.
-            naive: use the paper-form first layer (for teaching and tests).
+            naive: use the official code's first layer as written (for teaching and tests).
 
         Returns:
             ``(batch, D)`` the weighted sum of the keys (and the weights).
