@@ -1,15 +1,15 @@
-"""From an interaction log to batches: sequence samples, the time split, negatives, loaders.
+"""From an interaction log to batches: the sorted log, the samples, negatives, loaders.
 
 ``generate_seq_feature`` turns a log (one row per user behaviour) into DIN's samples: for
 each behaviour, the user's earlier behaviours are the history and the behaviour itself is
-the positive target; sampled items the user never touched are negatives. ``df_to_dict`` and
-``DataGenerator`` turn the frames into dicts of tensors and cut batches by slicing.
+the positive target; sampled items the user never touched are negatives. A sample is stored
+once, in one form: rows of the sorted log (``sort_log``) drawn by ``draw_samples``, kept by
+``din_tutorial.samples.LeanSamples``; the seed's frames and ``df_to_dict``'s dicts are views of
+it. ``TensorBatchLoader`` (and ``DataGenerator``, the seed's factory) cut batches by slicing.
 
-Everything is vectorised with NumPy (no Python loop over users or rows), so a log of a
-million interactions is prepared in seconds; notebooks/01_data_preparation.ipynb shows the
-same steps on one user's timeline, and that the fast version gives the same samples.
-
-Taught in notebooks/01_data_preparation.ipynb.
+Everything is vectorised with NumPy (no Python loop over users or rows): a log of a million
+interactions is prepared in seconds. Taught in notebooks/01_data_preparation.ipynb, which
+shows the same steps on one user's timeline and that the fast version gives the same samples.
 """
 from __future__ import annotations
 
@@ -32,11 +32,11 @@ __all__ = [
     "draw_samples",
     "user_level_values",
     "SortedLog",
-    "SplitRows",
     "df_to_dict",
     "DataGenerator",
     "TensorBatchLoader",
     "TensorSamples",
+    "BatchedSamples",
     "ShardSampler",
     "ShardedLoader",
     "validate_log",
@@ -51,6 +51,7 @@ __all__ = [
 ]
 
 NEG_SAMPLING = ("uniform", "popularity")
+SPLITS = ("train", "val", "test")
 
 
 class DataPreparationWarning(UserWarning):
@@ -62,9 +63,8 @@ def _as_id_array(data: pd.DataFrame, col: str) -> np.ndarray:
     """Return ``data[col]`` as int64 ids, or raise an error that names the column and the fix."""
     s = data[col]
     if s.isna().any():
-        n = int(s.isna().sum())
         raise ValueError(
-            f"column {col!r} has {n} missing value(s) (NaN); ids must be complete: "
+            f"column {col!r} has {int(s.isna().sum())} missing value(s) (NaN); ids must be complete: "
             f"drop those rows (data.dropna(subset=[{col!r}])) or give them an id of their own"
         )
     if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
@@ -73,12 +73,11 @@ def _as_id_array(data: pd.DataFrame, col: str) -> np.ndarray:
             f"encode it first, e.g. data[{col!r}] = data[{col!r}].astype('category').cat.codes"
         )
     values = s.to_numpy()
-    if not np.issubdtype(values.dtype, np.integer):
-        if not np.all(np.mod(values, 1) == 0):
-            raise ValueError(
-                f"column {col!r} holds non-integer values (e.g. {values[np.mod(values, 1) != 0][0]!r}); "
-                f"ids must be whole numbers: encode it with .astype('category').cat.codes"
-            )
+    if not np.issubdtype(values.dtype, np.integer) and not np.all(np.mod(values, 1) == 0):
+        raise ValueError(
+            f"column {col!r} holds non-integer values (e.g. {values[np.mod(values, 1) != 0][0]!r}); "
+            f"ids must be whole numbers: encode it with .astype('category').cat.codes"
+        )
     ids = values.astype(np.int64, copy=False)
     if ids.size and ids.min() < 0:
         raise ValueError(
@@ -117,13 +116,20 @@ def _as_time_array(data: pd.DataFrame, col: str) -> np.ndarray:
     return values.astype(np.float64, copy=False)
 
 
+def _check_int(name: str, value, low: int = 0, meaning: str = "") -> int:
+    """``value`` as an int, or an error naming ``name``, the bound and (optionally) what it means."""
+    if isinstance(value, bool) or int(value) != value or value < low:
+        meaning = f" ({meaning})" if meaning else ""
+        raise ValueError(f"{name} must be an integer >= {low}{meaning}, got {value!r}")
+    return int(value)
+
+
 def check_labels(y, what: str = "y") -> np.ndarray:
     """Return ``y`` as an array after checking that every label is 0 or 1.
 
     A NaN, a 2 or a -1 would otherwise reach torch's binary cross-entropy (which fails on
     some and silently trains on others); the error names how many labels are bad and the
-    first one's row. Used by ``DataGenerator``, ``TensorBatchLoader`` and the lean loader
-    (``din_tutorial.samples``). Taught in notebooks/01_data_preparation.ipynb.
+    first one's row. Taught in notebooks/01_data_preparation.ipynb.
     """
     arr = np.asarray(y)
     if arr.ndim != 1:
@@ -146,28 +152,22 @@ def check_labels(y, what: str = "y") -> np.ndarray:
     return arr
 
 
-def validate_log(data, user_col: str, item_col: str, time_col: str, item_attribute_cols: Sequence[str] = (),
-                 convert: bool = True) -> None:
-    """Check an interaction log before preparing it; raise an error that names the column and the fix.
+def validate_log(data, user_col: str, item_col: str, time_col: str, item_attribute_cols: Sequence[str] = ()) -> None:
+    """Check that ``data`` is a non-empty frame holding the named columns; the error names the fix.
 
-    ``convert=False`` checks only the frame and its columns' presence (``sort_log`` converts
-    and checks the values itself, once). Taught in notebooks/01_data_preparation.ipynb.
+    ``sort_log`` checks the columns' values as it converts them. Taught in
+    notebooks/01_data_preparation.ipynb.
     """
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}; load it with pd.read_csv(...)")
     if len(data) == 0:
         raise ValueError("data is empty (0 rows): there are no behaviours to build samples from")
-    needed = [user_col, item_col, time_col, *item_attribute_cols]
-    missing = [c for c in needed if c not in data.columns]
+    missing = [c for c in [user_col, item_col, time_col, *item_attribute_cols] if c not in data.columns]
     if missing:
         raise KeyError(
             f"column(s) {missing} not found in data; it has {list(data.columns)}. "
             f"Pass the right names with user_col=, item_col=, time_col= or item_attribute_cols="
         )
-    if convert:
-        for col in [user_col, item_col, *item_attribute_cols]:
-            _as_id_array(data, col)
-        _as_time_array(data, time_col)
 
 
 # ---------------------------------------------------------------------------- vocabularies
@@ -204,11 +204,10 @@ def to_codes(raw, vocabulary: np.ndarray) -> np.ndarray:
 def encode_ids(data: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """A copy of ``data`` whose ``columns`` hold contiguous codes, and each column's vocabulary.
 
-    ``vocabularies[col][code]`` is the raw id (``id_vocabulary``: most frequent first);
-    ``to_codes(raw, vocabularies[col])`` maps new raw ids the same way. A table sized
-    ``len(vocabularies[col])`` then has no row that no id can reach. Encode the log before
+    ``vocabularies[col][code]`` is the raw id (``id_vocabulary``); ``to_codes(raw,
+    vocabularies[col])`` maps new raw ids the same way. Encode the log before
     ``generate_seq_feature`` when its ids are sparse: the samples are then a valid draw of the
-    encoded log (equal times are ordered and negatives drawn by the codes' values);
+    encoded log (ties ordered and negatives drawn by the codes' values);
     ``prepare_samples(..., encode=True)`` instead draws on the raw ids and encodes afterwards,
     so its samples equal the raw log's up to the mapping. Taught in notebooks/01_data_preparation.ipynb.
     """
@@ -217,69 +216,13 @@ def encode_ids(data: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFrame
         raise KeyError(f"column(s) {missing} not found in data; it has {list(data.columns)}: pass existing id columns")
     out, vocabularies = data.copy(), {}
     for c in columns:
-        vocabularies[c] = id_vocabulary(_as_id_array(data, c))
-        out[c] = to_codes(_as_id_array(data, c), vocabularies[c])
+        ids = _as_id_array(data, c)
+        vocabularies[c] = id_vocabulary(ids)
+        out[c] = to_codes(ids, vocabularies[c])
     return out, vocabularies
 
 
-# ---------------------------------------------------------------------------- sequences
-def padded_column(values: np.ndarray, max_len: int, dtype=np.int64) -> np.ndarray:
-    """A sorted log's column followed by ``max_len`` ``PAD_ID``s: what ``history_window`` reads from."""
-    return np.concatenate([values.astype(dtype, copy=False), np.full(max_len, PAD_ID, dtype=dtype)])
-
-
-def history_window(column: np.ndarray, start, hist_len: np.ndarray, max_len: int) -> np.ndarray:
-    """Histories as a ``(n_samples, max_len)`` int64 matrix: oldest first, real steps then ``PAD_ID``.
-
-    THE history window of both paths (``generate_seq_feature``'s frames and the lean loaders'
-    batches). ``column`` is a sorted log's column from ``padded_column``; a sample with
-    ``hist_len = h`` whose history starts at sorted row ``start`` reads rows ``start .. start + h - 1``:
-    the window of ``max_len`` rows from ``start``, with the steps from ``h`` on (its target and
-    later rows) overwritten by padding. Copying whole windows (a row gather from a strided view)
-    is several times faster than gathering ``n_samples * max_len`` single elements.
-    Taught in notebooks/01_data_preparation.ipynb.
-    """
-    out = np.lib.stride_tricks.sliding_window_view(column, max_len)[start].astype(np.int64, copy=False)
-    np.putmask(out, np.arange(max_len) >= np.asarray(hist_len)[:, None], PAD_ID)
-    return out
-
-
-def _sample_negatives(
-    rng: np.random.Generator,
-    sample_user: np.ndarray,
-    n_neg: int,
-    user_item_keys: np.ndarray,
-    item_pool: np.ndarray,
-    item_weights: np.ndarray | None,
-    n_items_key: int,
-) -> np.ndarray:
-    """Draw ``n_neg`` items per sample among items its user never interacted with.
-
-    A draw that hits one of the user's items is drawn again (vectorised rejection sampling);
-    ``user_item_keys`` is the sorted array of ``user * n_items_key + item`` the user touched.
-    """
-    users = np.repeat(sample_user, n_neg)
-    neg = np.empty(len(users), dtype=np.int64)
-    todo = np.arange(len(users))
-    for _ in range(20):  # vectorised rejection: redraw only the draws that hit one of the user's items
-        if todo.size == 0:
-            return neg
-        draw = item_pool[rng.choice(len(item_pool), size=todo.size, p=item_weights)]
-        neg[todo] = draw
-        keys = users[todo] * n_items_key + draw
-        pos = np.searchsorted(user_item_keys, keys)
-        pos[pos >= len(user_item_keys)] = 0
-        todo = todo[user_item_keys[pos] == keys]
-    # The few left belong to users who touched most items: draw from their complement directly.
-    for i in todo:
-        lo, hi = np.searchsorted(user_item_keys, [users[i] * n_items_key, (users[i] + 1) * n_items_key])
-        free = ~np.isin(item_pool, user_item_keys[lo:hi] - users[i] * n_items_key)
-        p = None if item_weights is None else item_weights[free] / item_weights[free].sum()
-        neg[i] = rng.choice(item_pool[free], p=p)
-    return neg
-
-
-# ---------------------------------------------------------------------------- the tie rule
+# ---------------------------------------------------------------------------- the order of a log
 _GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
@@ -322,12 +265,9 @@ def tie_key(users, items) -> np.ndarray:
 class SortedLog:
     """A log's id columns sorted by (user, time, ``tie_key(user, item)``), with each user's rows.
 
-    Built by ``sort_log``; both preparation paths start from it (``generate_seq_feature``'s
-    frames and the lean samples of ``din_tutorial.samples``), so they share the order rule.
-    Row ``i`` of every array is row ``order[i]`` of the input; the rows of user ``u`` (the
-    ``u``-th smallest user id) are ``starts[u] .. starts[u] + counts[u] - 1``.
-
-    Taught in notebooks/01_data_preparation.ipynb (the lean path: notebooks/09_scaling_out.ipynb).
+    Built by ``sort_log``. Row ``i`` of every array is row ``order[i]`` of the input; the rows
+    of user ``u`` (the ``u``-th smallest user id) are ``starts[u] .. starts[u] + counts[u] - 1``.
+    Taught in notebooks/01_data_preparation.ipynb.
     """
 
     user_col: str
@@ -352,66 +292,38 @@ class SortedLog:
         return self.users[self.starts]
 
 
-@dataclass
-class SplitRows:
-    """One split's samples as rows of a ``SortedLog``: what ``draw_samples`` returns per split.
-
-    Sample ``j`` is the target ``target[j]`` (the behaviour at sorted row ``row[j]`` for a
-    positive, a sampled item for a negative) with label ``label[j]``, the history of the
-    ``hist_len[j]`` behaviours at rows ``row[j] - hist_len[j] .. row[j] - 1`` (oldest first)
-    and the user ``user[j]`` (an index into ``SortedLog.user_ids``).
-
-    Taught in notebooks/09_scaling_out.ipynb.
-    """
-
-    row: np.ndarray  # (n_samples,) int64
-    target: np.ndarray  # (n_samples,) int64 item ids
-    label: np.ndarray  # (n_samples,) int64, 1 positive, 0 negative
-    hist_len: np.ndarray  # (n_samples,) int64
-    user: np.ndarray  # (n_samples,) int64
-
-    def __len__(self) -> int:
-        return len(self.row)
-
-
 def sort_log(data: pd.DataFrame, user_col: str = "user_id", item_col: str = "item_id",
-             time_col: str = "timestamp", item_attribute_cols: Sequence[str] = ()) -> SortedLog:
-    """Validate a log and sort it by (user, time, ``tie_key``): the order both paths share.
+             time_col: str = "timestamp", item_attribute_cols: Sequence[str] | None = ()) -> SortedLog:
+    """Validate a log and sort it by (user, time, ``tie_key``): the one order every sample is cut from.
 
     Equal times are common (Amazon's review times are whole days). Ordering them by
-    ``tie_key(user, item)`` (a fixed hash; two items of one user never share a key)
-    makes the samples a function of the log's values, not of its rows' order, without
-    letting the item id choose which tied behaviour is the validation or test target; rows
-    equal in user, time and item give equal samples whatever their order. Each item
-    attribute must have one value per item (the negatives take theirs from ``attr_of_item``).
-
-    Taught in notebooks/01_data_preparation.ipynb.
+    ``tie_key(user, item)`` makes the samples a function of the log's values, not of its rows'
+    order, without letting the item id choose which tied behaviour is the validation or test
+    target; rows equal in user, time and item give equal samples whatever their order. Each
+    item attribute must have one value per item (the negatives take theirs from
+    ``attr_of_item``). Taught in notebooks/01_data_preparation.ipynb.
     """
-    item_attribute_cols = list(item_attribute_cols)
-    validate_log(data, user_col, item_col, time_col, item_attribute_cols, convert=False)
+    item_attribute_cols = list(item_attribute_cols or ())
+    validate_log(data, user_col, item_col, time_col, item_attribute_cols)
     users = _as_id_array(data, user_col)
     items = _as_id_array(data, item_col)
     times = _as_time_array(data, time_col)
     attrs = {c: _as_id_array(data, c) for c in item_attribute_cols}
 
-    n_items_key = int(items.max()) + 1
     attr_of_item = {}
     for c, a in attrs.items():
-        table = np.full(n_items_key, -1, dtype=np.int64)
+        table = np.full(int(items.max()) + 1, -1, dtype=np.int64)
         table[items] = a
         conflict = table[items] != a
         if conflict.any():
-            bad = int(np.unique(items[conflict]).size)
             raise ValueError(
-                f"item attribute {c!r} is not a function of {item_col!r}: {bad} item(s) have several values "
-                f"(e.g. item {int(items[conflict][0])}); keep one value per item, e.g. the most frequent, "
-                f"or leave {c!r} out of item_attribute_cols"
+                f"item attribute {c!r} is not a function of {item_col!r}: {np.unique(items[conflict]).size} item(s) "
+                f"have several values (e.g. item {int(items[conflict][0])}); keep one value per item, e.g. the most "
+                f"frequent, or leave {c!r} out of item_attribute_cols"
             )
         attr_of_item[c] = table
 
-    # Sort by (user, time, tie key): a rule of the values, not of the rows' order (ties are common:
-    # Amazon's review times are whole days), and not of the item id (see tie_key). Within a user the
-    # key is a bijection of the item, so equal keys mean equal rows (user, time, item).
+    # Within a user the tie key is a bijection of the item, so equal keys mean equal rows (user, time, item).
     order = np.lexsort((tie_key(users, items), times, users))
     users, items, times = users[order], items[order], times[order]
     attrs = {c: a[order] for c, a in attrs.items()}
@@ -421,13 +333,11 @@ def sort_log(data: pd.DataFrame, user_col: str = "user_id", item_col: str = "ite
 
 
 def user_level_values(data: pd.DataFrame, log: SortedLog, columns: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-    """The columns of ``data`` that are constant within every user, one value per user.
+    """The columns of ``data`` that are constant within every user, one value per user (``log.user_ids``' order).
 
     ``columns=None`` looks at every column that is not the user, item, time, an item
     attribute, ``label``, ``hist_len`` or a ``hist_*`` column; a column that varies within
-    a user (e.g. a rating) is left out. Values are in the order of ``log.user_ids``.
-
-    Taught in notebooks/01_data_preparation.ipynb.
+    a user (e.g. a rating) is left out. Taught in notebooks/01_data_preparation.ipynb.
     """
     reserved = {log.user_col, log.item_col, log.time_col, *log.attrs, "label", "hist_len"}
     if columns is None:
@@ -446,30 +356,65 @@ def user_level_values(data: pd.DataFrame, log: SortedLog, columns: Sequence[str]
     return out
 
 
-def _check_settings(max_len, neg_ratio, neg_sampling, min_item) -> tuple[int, int, int]:
-    if isinstance(max_len, bool) or int(max_len) != max_len or max_len < 1:
-        raise ValueError(f"max_len must be a positive integer (the history length kept), got {max_len!r}")
-    if isinstance(neg_ratio, bool) or int(neg_ratio) != neg_ratio or neg_ratio < 0:
-        raise ValueError(f"neg_ratio must be a non-negative integer (negatives per positive), got {neg_ratio!r}")
-    if neg_sampling not in NEG_SAMPLING:
-        raise ValueError(f"neg_sampling must be one of {NEG_SAMPLING}, got {neg_sampling!r}")
-    if isinstance(min_item, bool) or int(min_item) != min_item or min_item < 0:
-        raise ValueError(f"min_item must be a non-negative integer, got {min_item!r}")
-    return int(max_len), int(neg_ratio), int(min_item)
+# ---------------------------------------------------------------------------- samples
+def history_window(column: np.ndarray, start, hist_len: np.ndarray, max_len: int) -> np.ndarray:
+    """Histories as a ``(n_samples, max_len)`` int64 matrix: oldest first, real steps then ``PAD_ID``.
+
+    The one history window of the package. ``column`` is a sorted log's column followed by
+    ``max_len`` ``PAD_ID``s; a sample with ``hist_len = h`` whose history starts at sorted row
+    ``start`` reads rows ``start .. start + h - 1``: the window of ``max_len`` rows from ``start``,
+    with the steps from ``h`` on (its target and later rows) overwritten by padding. Copying
+    whole windows (a row gather from a strided view) is several times faster than gathering
+    ``n_samples * max_len`` single elements. Taught in notebooks/01_data_preparation.ipynb.
+    """
+    out = np.lib.stride_tricks.sliding_window_view(column, max_len)[start].astype(np.int64, copy=False)
+    np.putmask(out, np.arange(max_len) >= np.asarray(hist_len)[:, None], PAD_ID)
+    return out
+
+
+def _sample_negatives(rng: np.random.Generator, sample_user: np.ndarray, n_neg: int, user_item_keys: np.ndarray,
+                      item_pool: np.ndarray, item_weights: np.ndarray | None, n_items_key: int) -> np.ndarray:
+    """Draw ``n_neg`` items per sample among items its user never interacted with.
+
+    ``user_item_keys`` is the sorted array of ``user * n_items_key + item`` the users touched.
+    """
+    users = np.repeat(sample_user, n_neg)
+    neg = np.empty(len(users), dtype=np.int64)
+    todo = np.arange(len(users))
+    for _ in range(20):  # vectorised rejection: redraw only the draws that hit one of the user's items
+        if todo.size == 0:
+            return neg
+        draw = item_pool[rng.choice(len(item_pool), size=todo.size, p=item_weights)]
+        neg[todo] = draw
+        keys = users[todo] * n_items_key + draw
+        pos = np.searchsorted(user_item_keys, keys)
+        pos[pos >= len(user_item_keys)] = 0
+        todo = todo[user_item_keys[pos] == keys]
+    # The few left belong to users who touched most items: draw from their complement directly.
+    for i in todo:
+        lo, hi = np.searchsorted(user_item_keys, [users[i] * n_items_key, (users[i] + 1) * n_items_key])
+        free = ~np.isin(item_pool, user_item_keys[lo:hi] - users[i] * n_items_key)
+        p = None if item_weights is None else item_weights[free] / item_weights[free].sum()
+        neg[i] = rng.choice(item_pool[free], p=p)
+    return neg
 
 
 def draw_samples(log: SortedLog, min_item: int = 0, shuffle: bool = True, max_len: int = 50, neg_ratio: int = 1,
-                 neg_sampling: str = "uniform", seed: int = 2022, stacklevel: int = 2) -> list[SplitRows]:
-    """The samples of ``generate_seq_feature`` as rows of the sorted log: ``[train, val, test]``.
+                 neg_sampling: str = "uniform", seed: int = 2022, stacklevel: int = 2) -> dict[str, np.ndarray]:
+    """The samples of ``generate_seq_feature`` (which documents the rules) as rows of the sorted log.
 
-    Leave-one-out by time, negatives, truncation and the training shuffle exactly as
-    ``generate_seq_feature`` documents (it calls this function); what differs between the
-    paths is only how the histories are stored. ``stacklevel`` places the warning about
-    dropped users at the caller's line.
-
-    Taught in notebooks/01_data_preparation.ipynb (the lean path: notebooks/09_scaling_out.ipynb).
+    Returns int64 arrays named as the lean samples store them, for each split ``s`` of
+    ``SPLITS``: ``s.user`` (the sample's user, an index into ``log.user_ids``), ``s.target``
+    (the item), ``s.label`` (1 positive, 0 negative), ``s.start`` and ``s.len`` (its history is
+    the sorted rows ``start .. start + len - 1``; a positive's target is row ``start + len``,
+    and its negatives share that row). ``stacklevel`` places the warning about dropped users
+    at the caller's line. Taught in notebooks/01_data_preparation.ipynb.
     """
-    max_len, neg_ratio, min_item = _check_settings(max_len, neg_ratio, neg_sampling, min_item)
+    max_len = _check_int("max_len", max_len, 1, "the history length kept")
+    neg_ratio = _check_int("neg_ratio", neg_ratio, 0, "negatives per positive")
+    min_item = _check_int("min_item", min_item, 0)
+    if neg_sampling not in NEG_SAMPLING:
+        raise ValueError(f"neg_sampling must be one of {NEG_SAMPLING}, got {neg_sampling!r}")
     rng = np.random.default_rng(seed)
     users, items, starts, counts = log.users, log.items, log.starts, log.counts
     n_items_key = log.n_items_key
@@ -506,30 +451,31 @@ def draw_samples(log: SortedLog, min_item: int = 0, shuffle: bool = True, max_le
                 f"({len(item_pool)} items), so no negative can be drawn for them; drop those users or pass neg_ratio=0"
             )
 
-    out = []
-    for split_id in (0, 1, 2):
+    out = {}
+    for split_id, name in enumerate(SPLITS):
         pos = np.flatnonzero(split == split_id)  # positive targets: rows of the sorted log
-        sample_row = pos
-        target_item = items[pos]
-        label = np.ones(len(pos), dtype=np.int64)
+        row, target, label = pos, items[pos], np.ones(len(pos), dtype=np.int64)
         if neg_ratio:
             neg_items = _sample_negatives(rng, users[pos], neg_ratio, user_item_keys, item_pool, weights, n_items_key)
             # Negative k of positive i sits right after it, at row i * (1 + r) + 1 + k, sharing its history.
-            sample_row = np.repeat(pos, 1 + neg_ratio)
-            target_item = np.empty(len(sample_row), dtype=np.int64)
-            target_item[0 :: 1 + neg_ratio] = items[pos]
+            row = np.repeat(pos, 1 + neg_ratio)
+            target = np.empty(len(row), dtype=np.int64)
+            target[0 :: 1 + neg_ratio] = items[pos]
             for k in range(neg_ratio):
-                target_item[k + 1 :: 1 + neg_ratio] = neg_items[k::neg_ratio]
+                target[k + 1 :: 1 + neg_ratio] = neg_items[k::neg_ratio]
             del neg_items
-            label = np.zeros(len(sample_row), dtype=np.int64)
+            label = np.zeros(len(row), dtype=np.int64)
             label[0 :: 1 + neg_ratio] = 1
-        if split_id == 0 and shuffle:
-            perm = rng.permutation(len(sample_row))
-            sample_row, target_item, label = sample_row[perm], target_item[perm], label[perm]
+        if name == "train" and shuffle:
+            perm = rng.permutation(len(row))
+            row, target, label = row[perm], target[perm], label[perm]
             del perm
-        hist_len = np.minimum(pos_in_user[sample_row], max_len)
-        user = np.searchsorted(starts, sample_row, side="right") - 1
-        out.append(SplitRows(sample_row, target_item, label, hist_len, user))
+        hist_len = np.minimum(pos_in_user[row], max_len)
+        out[f"{name}.user"] = np.searchsorted(starts, row, side="right") - 1
+        out[f"{name}.target"] = target
+        out[f"{name}.label"] = label
+        out[f"{name}.start"] = row - hist_len
+        out[f"{name}.len"] = hist_len
     return out
 
 
@@ -548,30 +494,24 @@ def generate_seq_feature(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Build DIN's train, validation and test samples from an interaction log.
 
-    For each user, behaviours are ordered by time, and behaviours at the same time by a
-    fixed hash of (user, item), ``tie_key`` (then by nothing else: rows equal in user, time
-    and item give equal samples), so the samples do not depend on the order of the log's
-    rows: shuffling a log gives the same splits, histories and negatives. The hash, not the
-    item id, decides which of a user's tied behaviours comes last: item ids follow
-    popularity and age in real logs, and the last behaviours are the validation and test
-    targets. The behaviour at position ``t`` (``t >= 1``) is a positive target whose
-    history is the behaviours before it in that order (the most recent ``max_len`` of
-    them); a behaviour at the same time as its target counts as earlier when it comes
-    first in that order (real logs such as Amazon's keep whole days). Leave-one-out by
-    time, as the paper: the last behaviour is the test target, the second-to-last the validation
-    target, the earlier ones are training targets. No sample's history holds its target or
-    anything after it. Each positive gets ``neg_ratio`` negatives that share its history:
-    items the user never interacted with, drawn uniformly (the paper's code) or in
-    proportion to popularity (``neg_sampling="popularity"``, a harder task than "predict
-    popular items"), with their own attributes.
+    Each user's behaviours are ordered by time, ties by ``tie_key`` (``sort_log``), so shuffling
+    the log's rows gives the same splits, histories and negatives. The behaviour at position
+    ``t >= 1`` is a positive target whose history is the behaviours before it in that order (the
+    most recent ``max_len`` of them); no history holds its target or anything after it.
+    Leave-one-out by time, as the paper: the last behaviour is the test target, the
+    second-to-last the validation target, the earlier ones are training targets. Each positive
+    gets ``neg_ratio`` negatives that share its history: items the user never interacted with,
+    drawn uniformly (the paper's code) or in proportion to popularity
+    (``neg_sampling="popularity"``, a harder task than "predict popular items"), with their own
+    attributes.
 
     Ids are never re-encoded or shifted: vocabularies sized ``data[col].max() + 1`` are
     enough. Histories are ``hist_<item_col>`` and ``hist_<attr>`` columns holding int64
     arrays of length ``max_len``, oldest first, padded at the end with ``PAD_ID`` (-1).
 
-    The steps are ``sort_log`` (validation and the order), ``draw_samples`` (splits,
-    negatives, shuffle) and ``user_level_values``; the lean path (``din_tutorial.samples``,
-    for logs too big for these frames) calls the same three, so it gives the same samples.
+    The samples are those of the lean path (``din_tutorial.samples.build_samples``, for logs
+    too big for these frames): both are ``draw_samples`` of ``sort_log``, and these frames are
+    views of the lean arrays (``LeanSamples.gather``) with the target's time and the profile.
 
     Args:
         data: the log, one row per behaviour.
@@ -595,42 +535,27 @@ def generate_seq_feature(
         (constant per user, e.g. gender or age). Columns that vary within a user and are
         not item attributes (e.g. a rating) are not carried.
     """
-    item_attribute_cols = list(item_attribute_cols or [])
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}; load it with pd.read_csv(...)")
-    max_len, neg_ratio, min_item = _check_settings(max_len, neg_ratio, neg_sampling, min_item)
+    from .samples import _assemble  # din_tutorial.samples builds on this module
+
     log = sort_log(data, user_col, item_col, time_col, item_attribute_cols)
-    splits = draw_samples(log, min_item, shuffle, max_len, neg_ratio, neg_sampling, seed, stacklevel=2)
+    lean = _assemble(log, {}, encode=False, stacklevel=2, min_item=min_item, shuffle=shuffle, max_len=max_len,
+                     neg_ratio=neg_ratio, neg_sampling=neg_sampling, seed=seed)
     user_level = user_level_values(data, log)
     sorted_times = data[time_col].to_numpy()[log.order]  # the time as given (not converted)
-
     frames = []
-    for s in splits:
-        # Histories are cut from the sorted log once, already in the samples' final order.
-        hist = {c: history_window(padded_column(a, max_len), s.row - s.hist_len, s.hist_len, max_len)
-                for c, a in {item_col: log.items, **log.attrs}.items()}
-        cols: dict[str, object] = {user_col: log.users[s.row], item_col: s.target}
-        for c in item_attribute_cols:
-            cols[c] = log.attr_of_item[c][s.target]
-        for c, m in hist.items():
-            cols[f"hist_{c}"] = list(m)  # one int64 array per row; df_to_dict stacks them back
-        cols["hist_len"] = s.hist_len
-        cols[time_col] = sorted_times[s.row]
+    for split in SPLITS:
+        # histories as one int64 array per row (df_to_dict stacks them back)
+        cols = {k: list(v) if v.ndim == 2 else v for k, v in lean.gather(split, slice(None)).items()}
+        cols[time_col] = sorted_times[np.asarray(lean.arrays[f"{split}.start"], dtype=np.int64) + cols["hist_len"]]
+        user = np.asarray(lean.arrays[f"{split}.user"])
         for c, v in user_level.items():
-            cols[c] = v[s.user]
-        cols["label"] = s.label
+            cols[c] = v[user]
+        cols["label"] = lean.labels(split).astype(np.int64)
         frames.append(pd.DataFrame(cols))
     return frames[0], frames[1], frames[2]
 
 
 # ---------------------------------------------------------------------------- dicts and loaders
-def _is_sequence_column(s: pd.Series) -> bool:
-    if s.dtype != object or len(s) == 0:
-        return False
-    first = s.iloc[0]
-    return isinstance(first, (np.ndarray, list, tuple))
-
-
 def df_to_dict(data: pd.DataFrame) -> dict[str, np.ndarray]:
     """Turn a frame into ``{column: array}``; history columns become ``(n, seq_len)`` int64 matrices.
 
@@ -638,7 +563,6 @@ def df_to_dict(data: pd.DataFrame) -> dict[str, np.ndarray]:
     time is a datetime) become int64 nanoseconds since 1970-01-01 UTC, time-zone aware ones
     converted to UTC first, and timedeltas int64 nanoseconds: a tensor holds numbers, and
     this is the same number ``generate_seq_feature`` orders behaviours by.
-
     Taught in notebooks/01_data_preparation.ipynb.
     """
     if not isinstance(data, pd.DataFrame):
@@ -646,7 +570,7 @@ def df_to_dict(data: pd.DataFrame) -> dict[str, np.ndarray]:
     out = {}
     for col in data.columns:
         s = data[col]
-        if _is_sequence_column(s):
+        if s.dtype == object and len(s) and isinstance(s.iloc[0], (np.ndarray, list, tuple)):  # sequences
             values = s.to_numpy()
             lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
             if (lengths != lengths[0]).any():
@@ -657,7 +581,7 @@ def df_to_dict(data: pd.DataFrame) -> dict[str, np.ndarray]:
             # One concatenation then a reshape: several times faster than np.stack on many small rows.
             out[col] = np.concatenate(values).astype(np.int64, copy=False).reshape(len(values), int(lengths[0]))
         elif pd.api.types.is_datetime64_any_dtype(s):
-            out[col] = _datetime_to_ns(s)  # tensors hold numbers: nanoseconds since 1970 (UTC)
+            out[col] = _datetime_to_ns(s)
         elif pd.api.types.is_timedelta64_dtype(s):
             out[col] = s.to_numpy().astype("timedelta64[ns]").astype(np.int64)
         else:
@@ -665,18 +589,18 @@ def df_to_dict(data: pd.DataFrame) -> dict[str, np.ndarray]:
     return out
 
 
-def _to_tensor(key: str, value):
+def _to_tensor(key: str, value) -> torch.Tensor:
+    """A batch input as a tensor: int64 for ids, float32 for floats and booleans, times as nanoseconds."""
     if isinstance(value, torch.Tensor):
         return value
     arr = np.asarray(value)
     if np.issubdtype(arr.dtype, np.datetime64) or np.issubdtype(arr.dtype, np.timedelta64):
-        # as df_to_dict does: nanoseconds (since 1970 for datetimes)
-        arr = arr.astype(f"{arr.dtype.name.split('[')[0]}[ns]").astype(np.int64)
+        arr = arr.astype(f"{arr.dtype.name.split('[')[0]}[ns]").astype(np.int64)  # as df_to_dict does
     if arr.dtype == bool:
         return torch.from_numpy(arr.astype(np.float32))
     if np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating):
         out = np.ascontiguousarray(arr, dtype=np.int64 if np.issubdtype(arr.dtype, np.integer) else np.float32)
-        if not out.flags.writeable:  # pandas' copy-on-write hands out read-only views; torch wants to own its data
+        if not out.flags.writeable:  # read-only views (pandas' copy-on-write, memory maps): torch wants its own
             out = out.copy()
         return torch.from_numpy(out)
     raise TypeError(
@@ -685,10 +609,17 @@ def _to_tensor(key: str, value):
     )
 
 
-def _check_int(name: str, value, low: int = 0) -> int:
-    if isinstance(value, bool) or int(value) != value or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
+def _n_rows(x: Mapping[str, object], y=None) -> int:
+    """The number of samples of the inputs ``x`` (and labels ``y``), checked to be the same for all."""
+    if not x:
+        raise ValueError("x is empty: pass a dict of input columns, e.g. df_to_dict(train)")
+    sizes = {k: len(v) for k, v in x.items()}
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"inputs have different numbers of rows: {sizes}; every column needs one value per sample")
+    n = next(iter(sizes.values()))
+    if y is not None and len(y) != n:
+        raise ValueError(f"y has {len(y)} labels but x has {n} rows; they must match")
+    return n
 
 
 def check_shard(n_total: int, rank: int, world_size: int, what: str = "split") -> tuple[int, int]:
@@ -723,9 +654,7 @@ def shard_indices(n_total: int, rank: int = 0, world_size: int = 1, shuffle: boo
     Without ``shuffle`` (evaluation): rank ``r`` takes the ``r``-th contiguous block of
     ``np.array_split(range(n_total), world_size)``, with no padding, so concatenating the
     ranks' outputs in rank order gives the split's order exactly; blocks differ in size by
-    at most one. Returns a ``slice``.
-
-    Taught in notebooks/09_scaling_out.ipynb.
+    at most one. Returns a ``slice``. Taught in notebooks/09_scaling_out.ipynb.
     """
     n_total = _check_int("n_total", n_total, 0)
     rank, world_size = check_shard(n_total, rank, world_size)
@@ -741,19 +670,13 @@ def shard_indices(n_total: int, rank: int = 0, world_size: int = 1, shuffle: boo
     return perm[rank::world_size]
 
 
-def _passthrough(batch):
-    """The ``collate_fn`` of our loaders: ``__getitems__`` already returns the batched dict."""
-    return batch
-
-
 class ShardSampler(DistributedSampler):
     """A ``DistributedSampler`` whose order is ``shard_indices(n, rank, world_size, shuffle, seed, epoch)``.
 
-    Shuffled: the permutation of ``(seed, epoch)`` (``set_epoch``), padded to equal shards and
-    dealt ``perm[rank::world_size]`` as ``DistributedSampler`` does (whose own permutation comes
-    from torch's generator; this one from NumPy's ``SeedSequence([seed, epoch])``, so the batches
-    are those of earlier versions of this package). Unshuffled: the rank's contiguous block, no
-    padding (evaluation). Taught in notebooks/09_scaling_out.ipynb.
+    Its permutation comes from NumPy's ``SeedSequence([seed, epoch])`` rather than torch's
+    generator, so the batches are those of earlier versions of this package; unshuffled, each
+    rank reads its contiguous block, without padding (evaluation). Taught in
+    notebooks/09_scaling_out.ipynb.
     """
 
     def __init__(self, dataset, num_replicas: int = 1, rank: int = 0, shuffle: bool = True, seed: int = 2022):
@@ -773,46 +696,46 @@ class ShardSampler(DistributedSampler):
         return iter(range(idx.start, idx.stop) if isinstance(idx, slice) else idx.tolist())
 
 
-def _rows(indices):
-    """A batch's sample indices as a slice where they are consecutive (evaluation), else an int64 array."""
-    if len(indices) and indices[-1] - indices[0] == len(indices) - 1:  # cheap test first; shuffled batches fail it
-        lo, hi = int(indices[0]), int(indices[-1]) + 1
-        if (indices == list(range(lo, hi))) if isinstance(indices, list) else (np.diff(indices) == 1).all():
-            return slice(lo, hi)
-    return np.asarray(indices, dtype=np.int64)
+class BatchedSamples(Dataset):
+    """What our map-style datasets share: ``__getitems__(indices)`` cuts a whole batch at once.
 
-
-class TensorSamples(Dataset):
-    """A map-style dataset over a dict of tensors: ``dataset[i]`` one sample, ``__getitems__`` a batch.
-
-    ``DataLoader`` (batch_size set) calls ``__getitems__(indices)`` with a batch's indices, which
-    cuts every column at once (a slice for consecutive rows, else ``index_select``, about 3x
-    faster than indexing row by row) and returns the batched ``(x, y)`` (or ``x`` without labels);
-    ``collate_fn`` then passes it through. Taught in notebooks/01_data_preparation.ipynb.
+    ``DataLoader`` (batch_size set) calls it with a batch's indices, passed to ``batch(rows)``
+    as a slice where they are consecutive (evaluation), else an int64 array; ``collate_fn``
+    then passes the batch through. ``dataset[i]`` is the batch of sample ``i`` alone.
     """
 
-    def __init__(self, x: Mapping[str, object], y=None):
-        if not x:
-            raise ValueError("x is empty: pass a dict of input columns, e.g. df_to_dict(train)")
-        self.x = {k: _to_tensor(k, v) for k, v in x.items()}
-        sizes = {k: int(v.shape[0]) for k, v in self.x.items()}
-        if len(set(sizes.values())) != 1:
-            raise ValueError(f"inputs have different numbers of rows: {sizes}; every column needs one value per sample")
-        self.n = next(iter(sizes.values()))
-        self.y = None
-        if y is not None:
-            self.y = torch.as_tensor(check_labels(y).astype(np.float32))
-            if self.y.shape[0] != self.n:
-                raise ValueError(f"y has {self.y.shape[0]} labels but x has {self.n} rows; they must match")
+    keys: list[str]  # the batch's inputs
 
-    def __len__(self) -> int:
-        return self.n
+    def batch(self, rows: slice | np.ndarray):
+        raise NotImplementedError
 
     def __getitem__(self, i: int):
         return self.__getitems__([i])
 
     def __getitems__(self, indices):
-        rows = _rows(indices)
+        if len(indices) and indices[-1] - indices[0] == len(indices) - 1:  # cheap test first; shuffled batches fail it
+            lo, hi = int(indices[0]), int(indices[-1]) + 1
+            if (indices == list(range(lo, hi))) if isinstance(indices, list) else (np.diff(indices) == 1).all():
+                return self.batch(slice(lo, hi))
+        return self.batch(np.asarray(indices, dtype=np.int64))
+
+
+class TensorSamples(BatchedSamples):
+    """A dict of tensors as a dataset: ``batch(rows)`` slices every column (``index_select`` for shuffled rows).
+
+    Returns the batched ``(x, y)``, or ``x`` without labels. Cutting all columns at once is about
+    3x faster than indexing row by row. Taught in notebooks/01_data_preparation.ipynb.
+    """
+
+    def __init__(self, x: Mapping[str, object], y=None):
+        self.x = {k: _to_tensor(k, v) for k, v in x.items()}
+        self.y = None if y is None else torch.as_tensor(check_labels(y).astype(np.float32))
+        self.n = _n_rows(self.x, self.y)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def batch(self, rows):
         if isinstance(rows, slice):
             xb = {k: v[rows] for k, v in self.x.items()}
             yb = None if self.y is None else self.y[rows]
@@ -827,27 +750,30 @@ class TensorSamples(Dataset):
         return list(self.x)
 
 
+def _passthrough(batch):
+    """The ``collate_fn`` of our loaders: ``__getitems__`` already returns the batched dict."""
+    return batch
+
+
 class ShardedLoader(DataLoader):
-    """A ``torch.utils.data.DataLoader`` over ``dataset`` (one with ``__getitems__``), split for ``rank``.
+    """A ``torch.utils.data.DataLoader`` over a ``BatchedSamples`` dataset, split for ``rank``.
 
     Its sampler is a ``ShardSampler`` (a ``DistributedSampler``): shuffled, each epoch's order is
-    a function of ``(seed, epoch)`` only; unshuffled, contiguous blocks. ``__getitems__`` returns
-    the batch already stacked, so ``collate_fn`` passes it through; workers and pinned memory are
-    the DataLoader's own. ``set_epoch(epoch, seed=None)`` sets the sampler's epoch (and seed);
+    a function of ``(seed, epoch)`` only; unshuffled, contiguous blocks. Workers and pinned memory
+    are the DataLoader's own. ``set_epoch(epoch, seed=None)`` sets the sampler's epoch (and seed);
     ``n_samples`` is this rank's sample count, ``total_samples`` the split's, ``keys`` the inputs.
     Taught in notebooks/01_data_preparation.ipynb (sharding: notebooks/09_scaling_out.ipynb).
     """
 
     def __init__(self, dataset, batch_size: int = 256, shuffle: bool = False, drop_last: bool = False,
                  seed: int = 2022, rank: int = 0, world_size: int = 1, num_workers: int = 0, pin_memory: bool = False):
-        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = _check_int("batch_size", batch_size, 1)
         sampler = ShardSampler(dataset, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed)
-        super().__init__(dataset, batch_size=int(batch_size), sampler=sampler, drop_last=bool(drop_last),
-                         collate_fn=_passthrough, num_workers=_check_int("num_workers", num_workers, 0),
-                         pin_memory=bool(pin_memory), generator=torch.Generator().manual_seed(sampler.seed))
         # its own generator: each iter() draws the workers' base seed from it, not from torch's global one
         # (which would shift dropout masks and initialisations that follow)
+        super().__init__(dataset, batch_size=batch_size, sampler=sampler, drop_last=bool(drop_last),
+                         collate_fn=_passthrough, num_workers=_check_int("num_workers", num_workers, 0),
+                         pin_memory=bool(pin_memory), generator=torch.Generator().manual_seed(sampler.seed))
         self.seed, self.epoch = sampler.seed, 0
 
     def set_epoch(self, epoch: int, seed: int | None = None) -> None:
@@ -867,13 +793,13 @@ class ShardedLoader(DataLoader):
 class TensorBatchLoader(ShardedLoader):
     """A ``DataLoader`` of ``(x, y)`` batches over a dict of tensors (``TensorSamples``), split for ``rank``.
 
-    ``x`` is a dict of arrays or tensors with the same first dimension, ``y`` the labels (or
-    None, for prediction: batches are then ``x`` alone; labels must be 0 or 1). With ``shuffle``
-    the order of an epoch is a function of the seed and the epoch number only: call
-    ``set_epoch(epoch)`` before each epoch for a new order (iterating again without it repeats
-    the order). For distributed training each process builds the loader with its ``rank`` and
-    the ``world_size`` and reads only its shard (``shard_indices``). Other arguments: as
-    ``ShardedLoader``. Taught in notebooks/01_data_preparation.ipynb (sharding: 09).
+    ``x`` is a dict of arrays or tensors with the same first dimension, ``y`` the labels (0 or 1;
+    None for prediction: batches are then ``x`` alone). With ``shuffle`` the order of an epoch is
+    a function of the seed and the epoch number only: call ``set_epoch(epoch)`` before each
+    epoch for a new order (iterating again without it repeats the order). For distributed
+    training each process builds the loader with its ``rank`` and the ``world_size`` and reads
+    only its shard (``shard_indices``). Other arguments: as ``ShardedLoader``.
+    Taught in notebooks/01_data_preparation.ipynb (sharding: 09).
     """
 
     def __init__(self, x: Mapping[str, object], y=None, batch_size: int = 256, shuffle: bool = False, **kw):
@@ -887,18 +813,13 @@ class DataGenerator:
     """The seed's loader factory: ``DataGenerator(x, y).generate_dataloader(x_val, y_val, x_test, y_test, batch_size)``.
 
     Without validation data, ``split_ratio=(train, val)`` cuts the training rows (in order).
-
     Taught in notebooks/01_data_preparation.ipynb.
     """
 
     def __init__(self, x: Mapping[str, object], y: Iterable):
         self.x = dict(x)
         self.y = check_labels(y)
-        if not self.x:
-            raise ValueError("x is empty: pass a dict of input columns, e.g. df_to_dict(train)")
-        n = len(next(iter(self.x.values())))
-        if len(self.y) != n:
-            raise ValueError(f"y has {len(self.y)} labels but x has {n} rows; they must match")
+        _n_rows(self.x, self.y)
 
     def generate_dataloader(self, x_val=None, y_val=None, x_test=None, y_test=None, split_ratio=None,
                             batch_size: int = 16, num_workers: int = 0, shuffle: bool = True, seed: int = 2022,
@@ -914,17 +835,16 @@ class DataGenerator:
         if x_val is None:
             if split_ratio is None:
                 raise ValueError("pass x_val and y_val, or split_ratio=(train_share, val_share) to cut them from x")
-            n = len(y)
-            n_train = int(n * split_ratio[0])
-            n_val = int(n * split_ratio[1])
-            idx = {"train": slice(0, n_train), "val": slice(n_train, n_train + n_val), "test": slice(n_train + n_val, n)}
-            x_val = {k: np.asarray(v)[idx["val"]] for k, v in x.items()}
-            y_val = y[idx["val"]]
+            n_train = int(len(y) * split_ratio[0])
+            n_val = int(len(y) * split_ratio[1])
+
+            def rows(lo, hi):
+                return {k: np.asarray(v)[lo:hi] for k, v in x.items()}, y[lo:hi]
+
+            x_val, y_val = rows(n_train, n_train + n_val)
             if x_test is None:
-                x_test = {k: np.asarray(v)[idx["test"]] for k, v in x.items()}
-                y_test = y[idx["test"]]
-            x = {k: np.asarray(v)[idx["train"]] for k, v in x.items()}
-            y = y[idx["train"]]
+                x_test, y_test = rows(n_train + n_val, len(y))
+            x, y = rows(0, n_train)
         shard = {"rank": rank, "world_size": world_size, "num_workers": num_workers}
         train_dl = TensorBatchLoader(x, y, batch_size=batch_size, shuffle=shuffle, seed=seed, **shard)
         val_dl = TensorBatchLoader(x_val, y_val, batch_size=batch_size, **shard)

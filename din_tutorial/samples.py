@@ -1,10 +1,9 @@
-"""Prepared samples stored compactly: the lean path for logs too big for DataFrames of histories.
+"""Prepared samples stored compactly: the one representation of a sample, and its folder on disk.
 
-``generate_seq_feature`` writes every sample's history out in full: ``max_len`` ids per
-history column per sample, held by pandas as one small array per row (the teaching path;
-about 3.8 GB for a log of a million interactions). Yet a history is only a window of the
-user's time-sorted log. The lean form keeps the sorted log's id columns once and, per
-sample, only what differs:
+A history is only a window of the user's time-sorted log, so the lean form keeps the sorted
+log's id columns once and, per sample, only what differs (``generate_seq_feature``'s frames,
+the teaching path, are views of it; written out in full they take about 3.8 GB for a log of
+a million interactions):
 
 ============================  ===============================================================
 ``log.<item>``, ``log.<attr>``  the log sorted by (user, time, tie key), one value per behaviour, then
@@ -18,26 +17,14 @@ sample, only what differs:
 ``vocab.<col>``                 raw id of each code, for each encoded column (``encode``)
 ============================  ===============================================================
 
-Ids are stored as codes where the log's raw ids are sparse (``encode``): a table needs a row
-per id the log holds, not one per number up to the largest raw id. The samples are drawn on
-the raw ids and encoded afterwards, so they equal the raw log's samples up to the mapping.
+A loader (``LeanBatchLoader``) gathers each batch's histories with ``data.history_window``.
+Its batches are those of ``df_to_dict`` and ``TensorBatchLoader`` for the same log (the same
+keys, values and order, without the target time and the label among the inputs).
 
-A loader (``LeanBatchLoader``) gathers each batch's ``(batch, max_len)`` histories by index
-arithmetic: the windows of the log columns at ``start .. start + max_len - 1``, ``PAD_ID``
-from ``len`` on (``data.history_window``, the one window both paths use). The batches are the dicts of tensors that ``df_to_dict`` and
-``TensorBatchLoader`` give for the same log (the same keys, values and order, without the
-target time and the label among the inputs), and the samples are the same ones: both paths
-call ``sort_log``, ``draw_samples`` and ``user_level_values`` of ``din_tutorial.data``.
-
-A prepared folder holds one NumPy ``.npy`` file per array and a JSON manifest. The files are
-opened with ``np.load(mmap_mode="r")``: nothing is read until a batch touches it, and
-several processes (the ranks of a ``torchrun`` job) that open the same folder share one copy
-through the operating system's page cache, with no extra dependency (Parquet through pyarrow
-would need one, and decodes into each process's own memory). A folder is never rewritten in
-place: ``save`` writes a new one beside it and renames it into place, so a process that has the
-old arrays mapped keeps reading them, and a failed preparation leaves the old folder whole.
-
-Taught in notebooks/09_scaling_out.ipynb.
+A prepared folder holds one ``.npy`` file per array and a JSON manifest, opened with
+``np.load(mmap_mode="r")``: nothing is read until a batch touches it, and the ranks of a
+``torchrun`` job that open the same folder share one copy through the page cache. A folder
+is never rewritten in place (``LeanSamples.save``). Taught in notebooks/09_scaling_out.ipynb.
 """
 from __future__ import annotations
 
@@ -52,21 +39,22 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from . import __version__
-from torch.utils.data import Dataset
-
 from .data import (
+    SPLITS,
+    BatchedSamples,
     DataPreparationWarning,
     ShardedLoader,
-    _rows,
+    SortedLog,
+    _to_tensor,
     check_labels,
     draw_samples,
     history_window,
     id_vocabulary,
-    padded_column,
-    to_codes,
     sort_log,
+    to_codes,
     user_level_values,
 )
 from .features import PAD_ID
@@ -85,7 +73,6 @@ __all__ = [
 
 FORMAT = "din-tutorial lean samples"
 FORMAT_VERSION = 3  # 2: ties ordered by data.tie_key, not by item id; 3: sparse ids as codes, log columns padded
-SPLITS = ("train", "val", "test")
 MANIFEST = "manifest.json"
 SETTINGS = ("max_len", "neg_ratio", "neg_sampling", "seed", "min_item", "shuffle", "encode")
 
@@ -103,36 +90,14 @@ def _smallest_int(max_value: int, min_value: int = -1) -> type:
     return np.int32 if info.min <= min_value and max_value <= info.max else np.int64
 
 
-def _beside(folder: Path, what: str) -> Path:
-    """A new name beside ``folder`` (same file system, so renames are atomic), unique to this call."""
-    return folder.parent / f".{folder.name}.{what}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
-
-
-def _move_into_place(new: Path, folder: Path) -> None:
-    """Rename the complete folder ``new`` to ``folder``; an existing ``folder`` is renamed aside, then removed."""
-    if not folder.exists():
-        os.rename(new, folder)
-        return
-    old = _beside(folder, "old")
-    os.rename(folder, old)  # a directory cannot be renamed onto a non-empty one: move the old one aside first
-    try:
-        os.rename(new, folder)
-    except BaseException:
-        os.rename(old, folder)  # put the old one back
-        raise
-    shutil.rmtree(old, ignore_errors=True)  # memory maps of its files stay valid until unmapped
-
-
 class LeanSamples:
-    """Prepared samples in the compact form described in the module docstring.
+    """Prepared samples in the form described in the module docstring.
 
     Made by ``build_samples`` (in memory), ``prepare_samples`` / ``prepare_samples_from_csv``
     (written to a folder and opened memory-mapped) or ``open_samples`` (an existing folder).
     ``arrays`` maps each array's name to a NumPy array (a read-only memory map when opened
     from a folder); ``manifest`` holds the settings, column names, counts, vocabulary sizes
-    and a hash of the log.
-
-    Taught in notebooks/09_scaling_out.ipynb.
+    and a hash of the log. Taught in notebooks/09_scaling_out.ipynb.
     """
 
     def __init__(self, arrays: dict[str, np.ndarray], manifest: dict, folder: Path | None = None):
@@ -148,7 +113,7 @@ class LeanSamples:
 
     @property
     def settings(self) -> dict:
-        """``max_len``, ``neg_ratio``, ``neg_sampling``, ``seed``, ``min_item``, ``shuffle``."""
+        """``max_len``, ``neg_ratio``, ``neg_sampling``, ``seed``, ``min_item``, ``shuffle``, ``encode``."""
         return dict(self.manifest["settings"])
 
     @property
@@ -169,40 +134,38 @@ class LeanSamples:
         """A batch of raw ids (``user``, ``item``, attributes, ``hist_*``) as the model's codes (serving).
 
         Unknown raw ids become an id outside the vocabulary (the model's zero row), ``PAD_ID``
-        stays padding; columns that are not encoded pass unchanged. Taught in
-        notebooks/01_data_preparation.ipynb.
+        stays padding; columns that are not encoded pass unchanged. Tensors stay tensors (on
+        their device). Taught in notebooks/01_data_preparation.ipynb.
         """
         out = dict(batch)
         for key, value in batch.items():
             col = key[len("hist_"):] if key.startswith("hist_") else key
             if col in self.encoded:
                 codes = to_codes(np.asarray(value), self.vocabulary(col))
-                out[key] = _as_torch_like(codes, value)
+                out[key] = torch.as_tensor(codes, device=value.device) if isinstance(value, torch.Tensor) else codes
         return out
-
-    def n_samples(self, split: str) -> int:
-        """How many samples ``split`` ("train", "val" or "test") holds."""
-        return len(self.arrays[f"{self._check_split(split)}.label"])
-
-    def labels(self, split: str) -> np.ndarray:
-        """The labels of ``split`` in sample order (int8)."""
-        return self.arrays[f"{self._check_split(split)}.label"]
 
     def _check_split(self, split: str) -> str:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         return split
 
+    def labels(self, split: str) -> np.ndarray:
+        """The labels of ``split`` ("train", "val" or "test") in sample order (int8)."""
+        return self.arrays[f"{self._check_split(split)}.label"]
+
+    def n_samples(self, split: str) -> int:
+        """How many samples ``split`` holds."""
+        return len(self.labels(split))
+
     def target_counts(self, split: str = "train", label: int = 1, block: int = 1 << 22) -> np.ndarray:
         """How often each item id is the target of a sample of ``split`` with ``label`` (int64, one per id).
 
         ``np.bincount`` of the target ids, ``block`` samples at a time: the popularity baseline
         (``counts[item]``: how often an item was a positive in training) reads the targets and
-        labels only, never a history. The result has ``vocab[item_col]`` entries, so any item id
-        of the log indexes it.
+        labels only, never a history. The result has ``vocab[item_col]`` entries.
         """
-        split = self._check_split(split)
-        target, labels = self.arrays[f"{split}.target"], self.arrays[f"{split}.label"]
+        target, labels = self.arrays[f"{self._check_split(split)}.target"], self.labels(split)
         counts = np.zeros(self.vocab[self.item_col], dtype=np.int64)
         for lo in range(0, len(labels), int(block)):
             t = np.asarray(target[lo:lo + block])
@@ -216,11 +179,10 @@ class LeanSamples:
         return [self.user_col, self.item_col, *self.item_attribute_cols, *hist, "hist_len", *self.user_columns]
 
     def gather(self, split: str, rows) -> dict[str, np.ndarray]:
-        """The inputs of the samples ``rows`` (an index array or a slice) of ``split``.
+        """The inputs of the samples ``rows`` (an index array or a slice) of ``split``, in ``keys``' order.
 
-        Histories are windows of the sorted log (``history_window``): row ``start + k`` for step
-        ``k``, ``PAD_ID`` where ``k >= len``. Returns int64 arrays (floats for float profile
-        columns), histories ``(len(rows), max_len)``, oldest first.
+        Ids, ``hist_len`` and the ``(len(rows), max_len)`` histories (``history_window``, oldest
+        first) as int64 arrays; profile columns as stored.
         """
         a, split = self.arrays, self._check_split(split)
         user = np.asarray(a[f"{split}.user"][rows], dtype=np.int64)
@@ -237,28 +199,27 @@ class LeanSamples:
             out[c] = np.asarray(a[f"user.{c}"][user])
         return out
 
-    def loader(self, split: str, batch_size: int = 2048, shuffle: bool | None = None, **kw) -> "LeanBatchLoader":
+    def loader(self, split: str, batch_size: int = 2048, shuffle: bool | None = None, **kw) -> LeanBatchLoader:
         """A ``DataLoader`` over ``split``; ``shuffle`` defaults to True for "train", False otherwise.
 
         ``kw``: ``drop_last``, ``seed``, ``rank``, ``world_size``, ``num_workers``, ``pin_memory``.
         """
         return LeanBatchLoader(self, split, batch_size, (split == "train") if shuffle is None else shuffle, **kw)
 
-    def loaders(self, batch_size: int = 2048, **kw) -> tuple["LeanBatchLoader", "LeanBatchLoader", "LeanBatchLoader"]:
+    def loaders(self, batch_size: int = 2048, **kw) -> tuple[LeanBatchLoader, LeanBatchLoader, LeanBatchLoader]:
         """``(train, val, test)`` loaders as ``DataGenerator.generate_dataloader`` makes them (train shuffled)."""
         return tuple(self.loader(s, batch_size=batch_size, **kw) for s in SPLITS)
 
     def save(self, folder: str | os.PathLike) -> Path:
         """Write one ``.npy`` file per array and the manifest into a new folder, then move it to ``folder``.
 
-        Nothing is ever written into an existing folder: the arrays and the manifest go to a
-        temporary folder beside ``folder`` (same file system), which is renamed into place only
-        once complete (``os.rename`` of a directory is atomic). An existing prepared folder is
-        first renamed aside and removed after the swap, so a process that has its arrays
-        memory-mapped keeps reading the old values (their files live on, unlinked, until
-        unmapped), and a failure while writing (an exception, a full disk) leaves the old
-        folder as it was. Between the two renames ``folder`` is briefly absent: open it after
-        ``save`` returns (the main job waits at a barrier).
+        Nothing is written into an existing folder: the files go to a temporary folder beside
+        ``folder`` (same file system), renamed into place once complete (``os.rename`` of a
+        directory is atomic). An existing prepared folder is renamed aside first and removed
+        after the swap, so a process that has its arrays memory-mapped keeps reading the old
+        values (their files live on, unlinked, until unmapped), and a failure while writing
+        leaves the old folder as it was. Between the two renames ``folder`` is briefly absent:
+        open it after ``save`` returns (the main job waits at a barrier).
         """
         folder = Path(folder)
         if folder.exists():
@@ -289,7 +250,27 @@ class LeanSamples:
                 f" samples, max_len {self.max_len}{where})")
 
 
-def _log_hash(log, user_values: dict[str, np.ndarray]) -> str:
+def _beside(folder: Path, what: str) -> Path:
+    """A new name beside ``folder`` (same file system, so renames are atomic), unique to this call."""
+    return folder.parent / f".{folder.name}.{what}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
+def _move_into_place(new: Path, folder: Path) -> None:
+    """Rename the complete folder ``new`` to ``folder``; an existing ``folder`` is renamed aside, then removed."""
+    if not folder.exists():
+        os.rename(new, folder)
+        return
+    old = _beside(folder, "old")
+    os.rename(folder, old)  # a directory cannot be renamed onto a non-empty one: move the old one aside first
+    try:
+        os.rename(new, folder)
+    except BaseException:
+        os.rename(old, folder)  # put the old one back
+        raise
+    shutil.rmtree(old, ignore_errors=True)  # memory maps of its files stay valid until unmapped
+
+
+def _log_hash(log: SortedLog, user_values: dict[str, np.ndarray]) -> str:
     """sha256 of the sorted log's columns and the users' columns: equal for logs equal up to row order."""
     h = hashlib.sha256()
     for name, arr in [("user", log.users), ("item", log.items), ("time", log.times),
@@ -316,16 +297,11 @@ def build_samples(data: pd.DataFrame, user_col: str = "user_id", item_col: str =
     already-encoded log keeps its own codes). The samples are drawn on the raw ids, so
     decoding gives exactly the samples of ``encode=False``.
 
-    ``user_columns=None`` carries every user-level column as ``generate_seq_feature`` does
-    (constant within each user); numeric ones only, as a memory map holds numbers (datetimes
-    become int64 nanoseconds); others are dropped with a warning that names them.
-    ``prepare_samples`` writes the result to a folder.
-
-    Taught in notebooks/09_scaling_out.ipynb.
+    ``user_columns=None`` carries every user-level column as ``generate_seq_feature`` does;
+    numeric ones only, as a memory map holds numbers (datetimes become int64 nanoseconds);
+    others are dropped with a warning that names them. ``prepare_samples`` writes the result
+    to a folder. Taught in notebooks/09_scaling_out.ipynb.
     """
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}; load it with pd.read_csv(...)")
-    item_attribute_cols = list(item_attribute_cols or [])
     log = sort_log(data, user_col, item_col, time_col, item_attribute_cols)
     if user_columns is not None:
         missing = [c for c in user_columns if c not in data.columns]
@@ -349,48 +325,58 @@ def build_samples(data: pd.DataFrame, user_col: str = "user_id", item_col: str =
                       DataPreparationWarning, stacklevel=2)
     if encode not in (None, True, False):
         raise ValueError(f"encode must be True, False or None (encode the sparse id columns), got {encode!r}")
-    splits = draw_samples(log, min_item, shuffle, max_len, neg_ratio, neg_sampling, seed, stacklevel=2)
-    return _assemble(log, kept, splits, dict(max_len=int(max_len), neg_ratio=int(neg_ratio),
-                                             neg_sampling=neg_sampling, seed=int(seed), min_item=int(min_item),
-                                             shuffle=bool(shuffle), encode=encode))
+    return _assemble(log, kept, encode, stacklevel=2, min_item=min_item, shuffle=shuffle, max_len=max_len,
+                     neg_ratio=neg_ratio, neg_sampling=neg_sampling, seed=seed)
 
 
-def _assemble(log, users: dict[str, np.ndarray], splits, settings: dict) -> LeanSamples:
-    n = len(log.items)
+def _assemble(log: SortedLog, users: dict[str, np.ndarray], encode: bool | None, stacklevel: int,
+              **draw) -> LeanSamples:
+    """``draw_samples(log, **draw)`` stored in the lean form, with the users' profile columns ``users``.
+
+    Both paths build their samples here: ``build_samples`` and ``generate_seq_feature``.
+    """
+    samples = draw_samples(log, **draw, stacklevel=stacklevel + 1)
+    max_len = int(draw["max_len"])
+    settings = dict(max_len=max_len, neg_ratio=int(draw["neg_ratio"]), neg_sampling=draw["neg_sampling"],
+                    seed=int(draw["seed"]), min_item=int(draw["min_item"]), shuffle=bool(draw["shuffle"]), encode=encode)
     columns = {log.user_col: log.users, log.item_col: log.items, **log.attrs}
-    encode = settings["encode"]
-    vocabs = {c: id_vocabulary(v) for c, v in columns.items()
-              if encode or (encode is None and int(v.max()) + 1 > 2 * len(np.unique(v)))}
+    vocabs = {}  # column -> raw id of each code, for the encoded columns
+    vocab = {}  # column -> table size
+    for c, v in columns.items():
+        vocab[c] = int(v.max()) + 1
+        if encode is not False:
+            vocabs[c] = id_vocabulary(v)
+            if encode or vocab[c] > 2 * len(vocabs[c]):
+                vocab[c] = len(vocabs[c])
+            else:
+                del vocabs[c]
+    vocab.update({c: int(v.max()) + 1 for c, v in users.items() if v.dtype.kind in "iu" and len(v)})
 
     def ids(col, values):  # the stored form of raw ids of ``col``: codes where encoded
         return to_codes(values, vocabs[col]) if col in vocabs else values
 
+    def padded(values):  # a log column, then max_len PAD_IDs: every history is one window of it
+        return np.concatenate([values.astype(id_type, copy=False), np.full(max_len, PAD_ID, dtype=id_type)])
+
     log_items = ids(log.item_col, log.items)
-    item_of_row = vocabs[log.item_col] if log.item_col in vocabs else np.arange(int(log.items.max()) + 1)
+    item_of_row = vocabs[log.item_col] if log.item_col in vocabs else np.arange(log.n_items_key)
     attr_of_item = {c: ids(c, t[item_of_row]) for c, t in log.attr_of_item.items()}  # indexed by stored item id
-    id_max = max([int(log_items.max())] + [int(t.max()) for t in attr_of_item.values()])
-    id_type = _smallest_int(id_max)
-    row_type = _smallest_int(n)
-    max_len = settings["max_len"]  # the log columns end with max_len PAD_IDs: every history is one window of them
-    arrays: dict[str, np.ndarray] = {f"log.{log.item_col}": padded_column(log_items, max_len, id_type)}
+    id_type = _smallest_int(max([int(log_items.max())] + [int(t.max()) for t in attr_of_item.values()]))
+    arrays: dict[str, np.ndarray] = {f"log.{log.item_col}": padded(log_items)}
     for c in log.attrs:
-        arrays[f"log.{c}"] = padded_column(ids(c, log.attrs[c]), max_len, id_type)
+        arrays[f"log.{c}"] = padded(ids(c, log.attrs[c]))
         arrays[f"item.{c}"] = attr_of_item[c].astype(id_type)
     user_ids = ids(log.user_col, log.user_ids)
     arrays[f"user.{log.user_col}"] = user_ids.astype(_smallest_int(int(user_ids.max())))
     for c, v in users.items():
         arrays[f"user.{c}"] = v.astype(_smallest_int(int(v.max()), int(v.min()))) if v.dtype.kind in "iu" else v
-    len_type = np.int16 if settings["max_len"] < 2**15 else np.int32
-    for name, s in zip(SPLITS, splits):
-        arrays[f"{name}.user"] = s.user.astype(_smallest_int(len(user_ids)))
-        arrays[f"{name}.target"] = ids(log.item_col, s.target).astype(id_type)
-        arrays[f"{name}.label"] = s.label.astype(np.int8)
-        arrays[f"{name}.start"] = (s.row - s.hist_len).astype(row_type)
-        arrays[f"{name}.len"] = s.hist_len.astype(len_type)
+    stored_type = {"user": _smallest_int(len(user_ids)), "target": id_type, "label": np.int8,
+                   "start": _smallest_int(len(log.items)), "len": np.int16 if max_len < 2**15 else np.int32}
+    for name, v in samples.items():
+        field = name.split(".")[1]
+        arrays[name] = (ids(log.item_col, v) if field == "target" else v).astype(stored_type[field])
     for c, v in vocabs.items():
         arrays[f"vocab.{c}"] = v
-    vocab = {c: len(vocabs[c]) if c in vocabs else int(v.max()) + 1 for c, v in columns.items()}
-    vocab.update({c: int(v.max()) + 1 for c, v in users.items() if v.dtype.kind in "iu" and len(v)})
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -398,7 +384,8 @@ def _assemble(log, users: dict[str, np.ndarray], splits, settings: dict) -> Lean
         "settings": settings,
         "columns": {"user": log.user_col, "item": log.item_col, "time": log.time_col,
                     "item_attributes": list(log.attrs), "user_level": list(users), "encoded": list(vocabs)},
-        "counts": {"interactions": n, "users": len(user_ids), **{s: len(r) for s, r in zip(SPLITS, splits)}},
+        "counts": {"interactions": len(log.items), "users": len(user_ids),
+                   **{s: len(samples[f"{s}.label"]) for s in SPLITS}},
         "vocab": vocab,
         "log_sha256": _log_hash(log, users),
         "arrays": {k: {"dtype": v.dtype.str, "shape": list(v.shape)} for k, v in arrays.items()},
@@ -426,9 +413,9 @@ def prepare_samples_from_csv(path: str | os.PathLike, folder: str | os.PathLike,
     """Prepare the lean samples of a CSV log too big for a pandas frame of all its columns.
 
     Reads only the named columns (``usecols``), ``chunksize`` rows at a time, keeping each
-    id column as int32 where its values fit; the whole log is never one frame of every
-    column. ``user_columns`` names the profile columns to carry (a column must be named to
-    be read). Other arguments as ``build_samples``. Taught in notebooks/09_scaling_out.ipynb.
+    id column as int32 where its values fit. ``user_columns`` names the profile columns to
+    carry (a column must be named to be read). Other arguments as ``build_samples``.
+    Taught in notebooks/09_scaling_out.ipynb.
     """
     item_attribute_cols = list(item_attribute_cols or [])
     user_columns = list(user_columns)
@@ -447,14 +434,10 @@ def prepare_samples_from_csv(path: str | os.PathLike, folder: str | os.PathLike,
                 v = pd.to_datetime(chunk[c]).to_numpy()
             parts[c].append(v)
         del chunk
-    columns = {}
-    for c in cols:
-        columns[c] = np.concatenate(parts.pop(c))
-    frame = pd.DataFrame(columns, copy=False)
-    del columns
+    frame = pd.DataFrame({c: np.concatenate(parts.pop(c)) for c in cols}, copy=False)
     samples = build_samples(frame, user_col=user_col, item_col=item_col, time_col=time_col,
                             item_attribute_cols=item_attribute_cols, user_columns=user_columns, **kwargs)
-    del frame
+    del frame  # the log's columns, before the arrays are written
     samples.save(folder)
     del samples
     return open_samples(folder)
@@ -511,13 +494,11 @@ def open_samples(folder: str | os.PathLike, **expected) -> LeanSamples:
     return samples
 
 
-class LeanDataset(Dataset):
-    """One split of ``LeanSamples`` as a map-style dataset: ``__getitems__`` gathers a batch by index arithmetic.
+class LeanDataset(BatchedSamples):
+    """One split of ``LeanSamples`` as a dataset: ``batch(rows)`` is ``LeanSamples.gather`` as tensors.
 
-    ``DataLoader`` (batch_size set) calls ``__getitems__(indices)`` with a batch's sample indices:
-    one ``LeanSamples.gather`` reads their rows and histories from the (memory-mapped) arrays and
-    returns the batched ``(x, y)`` as tensors; nothing is copied up front.
-    Taught in notebooks/09_scaling_out.ipynb.
+    The batch is read from the (memory-mapped) arrays when asked for; nothing is copied up
+    front. Taught in notebooks/09_scaling_out.ipynb.
     """
 
     def __init__(self, samples: LeanSamples, split: str):
@@ -527,14 +508,8 @@ class LeanDataset(Dataset):
     def __len__(self) -> int:
         return self.samples.n_samples(self.split)
 
-    def __getitem__(self, i: int):
-        return self.__getitems__([i])
-
-    def __getitems__(self, indices):
-        import torch
-
-        rows = _rows(indices)
-        xb = {k: _tensor(v, torch) for k, v in self.samples.gather(self.split, rows).items()}
+    def batch(self, rows):
+        xb = {k: _to_tensor(k, v) for k, v in self.samples.gather(self.split, rows).items()}
         return xb, torch.from_numpy(np.asarray(self.samples.labels(self.split)[rows], dtype=np.float32))
 
     @property
@@ -545,24 +520,11 @@ class LeanDataset(Dataset):
 class LeanBatchLoader(ShardedLoader):
     """A ``DataLoader`` of ``(x, y)`` batches of one split of ``LeanSamples`` (``LeanDataset``), split for ``rank``.
 
-    The same protocol and sampler as ``TensorBatchLoader`` (so both give the same batches for
-    the same samples): ``batch_size``, ``shuffle``, ``drop_last``, ``seed``,
+    The protocol and sampler of ``TensorBatchLoader`` (so both give the same batches for the
+    same samples): ``batch_size``, ``shuffle``, ``drop_last``, ``seed``,
     ``set_epoch(epoch, seed=None)``, ``rank`` / ``world_size``, ``n_samples``,
     ``total_samples``, ``keys``. Taught in notebooks/09_scaling_out.ipynb.
     """
 
     def __init__(self, samples: LeanSamples, split: str, batch_size: int = 2048, shuffle: bool = False, **kw):
         super().__init__(LeanDataset(samples, split), batch_size, shuffle, **kw)
-
-
-def _as_torch_like(codes: np.ndarray, like):
-    """``codes`` as a tensor when ``like`` is one (on its device), else as a NumPy array."""
-    import torch
-
-    return torch.as_tensor(codes, device=like.device) if isinstance(like, torch.Tensor) else codes
-
-
-def _tensor(v: np.ndarray, torch):
-    """int64 for ids, float32 for floats and booleans: the dtypes ``TensorBatchLoader`` gives."""
-    dtype = np.int64 if np.issubdtype(v.dtype, np.integer) else np.float32
-    return torch.from_numpy(np.ascontiguousarray(v, dtype=dtype))
