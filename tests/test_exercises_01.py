@@ -48,7 +48,7 @@ def reversed_histories(items):
 @pytest.mark.parametrize("wrong, words", [
     (leaky_split, "leaks into the history"),
     (swapped_split, "swapped"),
-    (train_keeps_everything, "validation or test targets"),
+    (train_keeps_everything, "include the test sample: the test target must not be a training target"),
     (starts_at_zero, "first behaviour has no history"),
     (reversed_histories, "oldest first"),
 ])
@@ -78,7 +78,7 @@ def paper_training_set(items):  # the paper's training set k = 1 .. n-2 kept who
 def test_split_check_rejects_a_wrapper_of_generate_seq_feature_and_the_papers_training_set():
     with pytest.raises(ExerciseFailed, match="calls generate_seq_feature: the exercise is to write the split"):
         check_leave_one_out(calls_the_package)
-    with pytest.raises(ExerciseFailed, match="validation or test targets"):
+    with pytest.raises(ExerciseFailed, match="include the validation sample: the validation target must not be a training"):
         check_leave_one_out(paper_training_set)
 
 

@@ -96,10 +96,18 @@ def _split_hint(items, got, want) -> str:
                     "from its start (use positions, not item values: an item can occur twice)")
     if any(not hist for hist, _ in everything):
         return "the first behaviour has no history, so it is never a target (and never a sample)"
-    test_targets = {t for _, t in w_test + w_val}
-    if len(g_train) > len(w_train) and any(t in test_targets for _, t in g_train[len(w_train):]):
-        return ("the training samples reach into the validation or test targets: training targets stop before "
-                "the validation target, so nothing the model is tested on is seen in training")
+    extra = [s for s in g_train if s not in w_train]  # training samples the reference does not have
+    has_val, has_test = any(s in w_val for s in extra), any(s in w_test for s in extra)
+    if has_val or has_test:
+        which = " and ".join(w for w, h in (("validation", has_val), ("test", has_test)) if h)
+        rule = ("the validation target must not be a training target" + (", nor the test target" if has_test else "")
+                if has_val else "the test target must not be a training target, nor the validation target")
+        paper = (" (the paper's training set, k = 1 .. n-2, holds the validation sample because the paper keeps "
+                 "none)" if not has_test else "")
+        samples = "samples" if has_val and has_test else "sample"
+        return (f"your training samples include the {which} {samples}: {rule}. Training targets stop before the "
+                f"validation target, so the samples that choose epochs and settings, and that test the model, are "
+                f"ones it never trained on{paper}")
     if len(items) <= 3:
         return (f"short timelines: with {len(items)} behaviours, count which positions can be a target at all "
                 f"(each needs at least one earlier behaviour); the test sample comes first, then validation")
