@@ -214,3 +214,74 @@ def padded_in_variance(x, mask):
 def test_moments_check_rejects_typical_mistakes(wrong, words):
     with pytest.raises(ExerciseFailed, match=words):
         check_masked_moments(wrong)
+
+
+# ---- shortcuts through the package's Dice: refused
+def train_by_the_package(s, alpha, mask=None, eps=1e-8):  # right values, but the package computes them
+    from din_tutorial import Dice
+
+    p = torch.sigmoid(Dice(s.shape[-1], eps=eps).to(s.dtype).train().normalize(s, mask))
+    return p * s + (1 - p) * alpha * s
+
+
+def train_by_batch_norm(s, alpha, mask=None, eps=1e-8):  # torch's batch normalisation computes the statistics
+    import torch.nn.functional as F
+
+    flat = s.reshape(-1, s.shape[-1])
+    real = torch.ones(len(flat), dtype=torch.bool) if mask is None else mask.reshape(-1)
+    xhat = torch.zeros_like(flat).index_put((real,), F.batch_norm(flat[real], None, None, training=True, eps=eps))
+    p = torch.sigmoid(xhat.reshape(s.shape))
+    return p * s + (1 - p) * alpha * s
+
+
+def fold_by_the_package(m, v, eps=1e-8):
+    from din_tutorial import Dice
+
+    d = Dice(m.shape[0], eps=eps).eval()
+    d.running_mean.copy_(m)
+    d.running_var.copy_(v)
+    with torch.no_grad():
+        shift = d.normalize(torch.zeros(1, m.shape[0]))[0]
+        return d.normalize(torch.ones(1, m.shape[0]))[0] - shift, shift
+
+
+def moments_by_the_package(x, mask):  # Dice with momentum 1 keeps the last batch's statistics
+    from din_tutorial import Dice
+
+    d = Dice(x.shape[-1], momentum=1.0)
+    with torch.no_grad():
+        d(x, mask)
+    n = mask.sum()
+    return d.running_mean, d.running_var * (n - 1) / n
+
+
+def moments_by_batchnorm(x, mask):
+    bn = torch.nn.BatchNorm1d(x.shape[-1], momentum=1.0)
+    with torch.no_grad():
+        bn(x[mask])
+    n = mask.sum()
+    return bn.running_mean, bn.running_var * (n - 1) / n
+
+
+@pytest.mark.parametrize("check, shortcut, name", [
+    (check_dice_train, train_by_the_package, "Dice"),
+    (check_dice_train, train_by_batch_norm, "batch_norm"),
+    (check_dice_fold, fold_by_the_package, "Dice"),
+    (check_masked_moments, moments_by_the_package, "Dice"),
+    (check_masked_moments, moments_by_batchnorm, "running_mean"),
+])
+def test_answers_through_the_package_are_refused(check, shortcut, name):
+    with pytest.raises(ExerciseFailed, match=f"calls {name}: the exercise is to write"):
+        check(shortcut)
+
+
+def test_the_shortcuts_would_pass_without_the_refusal(monkeypatch):
+    """The refused answers give the right numbers: the refusal, not a mismatch, is what stops them."""
+    import din_tutorial.checks.dice_checks as dc
+
+    monkeypatch.setattr(dc, "refuse_calls", lambda *args, **kwargs: None)
+    for check, shortcut in ((check_dice_train, train_by_the_package), (check_dice_train, train_by_batch_norm),
+                            (check_dice_fold, fold_by_the_package),
+                            (check_masked_moments, moments_by_the_package),
+                            (check_masked_moments, moments_by_batchnorm)):
+        assert check(shortcut) is True

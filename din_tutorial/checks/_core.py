@@ -77,14 +77,15 @@ def names_used(fn) -> set[str]:
     return names
 
 
-def refuse_calls(fn, answer: str, forbidden: dict[str, str]) -> None:
+def refuse_calls(fn, answer: str, forbidden: dict[str, str], reference: str | None = None) -> None:
     """An answer that calls what the exercise asks the learner to write is no answer.
 
     ``forbidden`` maps a name (a function, class or attribute the answer's code may refer to) to the step
-    it computes; the first one the answer uses raises :class:`ExerciseFailed` naming it.
+    it computes; the first one the answer uses raises :class:`ExerciseFailed` naming it. ``reference``
+    names what the check compares with, where that is not the refused name itself.
     """
     used = names_used(fn)
     for name, what in forbidden.items():
         if name in used:
             raise ExerciseFailed(f"your {answer} calls {name}: the exercise is to write {what} yourself, from the "
-                                 f"rule (the check compares with {name} for you)")
+                                 f"rule (the check compares with {reference or name} for you)")

@@ -12,16 +12,27 @@ matched and, on a mismatch, raises ExerciseFailed with a hint (never the answer)
   ``check_dice_eval`` (Dice at inference written out; kept for instructors) checks the unfolded form.
 * 04.3 ``check_masked_moments`` (optional): the mean and variance over the real steps of a
   ``(batch, seq_len, C)`` input, against the statistics the package's ``Dice`` records.
+
+Each check refuses an answer that uses the package's ``Dice`` (or its ``normalize``, or
+``F.batch_norm``, on which it is built): that copies the reference instead of writing Eq. 9; 04.3
+also refuses ``running_mean`` and ``running_var``, read back from a layer that computed them.
 """
 from __future__ import annotations
 
 import torch
 
-from ._core import ExerciseFailed, compare, exercise
+from ._core import ExerciseFailed, compare, exercise, refuse_calls
 
 __all__: list[str] = ["check_dice_train", "check_dice_fold", "check_dice_eval", "check_masked_moments"]
 
 EPS = 1e-8
+
+#: The package's Dice, its normalisation and the torch call it is built on: an answer that uses them is no answer.
+_PACKAGE_DICE = ("Dice", "normalize", "_batch_normalize", "batch_norm")
+
+
+def _refuse_the_package(fn, answer: str, what: str, reference: str, extra: tuple[str, ...] = ()) -> None:
+    refuse_calls(fn, answer, {name: what for name in _PACKAGE_DICE + extra}, reference=reference)
 
 
 def _paper(s: torch.Tensor, alpha: torch.Tensor, mean, var, eps: float = EPS, swap: bool = False) -> torch.Tensor:
@@ -104,6 +115,8 @@ def check_dice_train(dice_train) -> list[str]:
     ``s`` (through ``E[s]`` and ``Var[s]``: a detached statistic fails), and a padded 3-D batch with its mask
     (the statistics over the real steps only) and without one (every step counts).
     """
+    _refuse_the_package(dice_train, "dice_train", "Eq. 9 with the batch's own statistics",
+                        "Eq. 9 computed independently in float64")
     s, alpha0 = _train_batch()
     got = _output(dice_train(s.clone(), alpha0.clone()), "dice_train(s, alpha)")
     mean, var = s.double().mean(0), s.double().var(0, unbiased=False)
@@ -224,6 +237,7 @@ def _eval_case():
 @exercise("Exercise 04.2: Dice at inference")
 def check_dice_eval(dice_eval) -> list[str]:
     """``dice_eval(s (N, C), alpha, running_mean, running_var) -> (N, C)`` with the moving averages."""
+    _refuse_the_package(dice_eval, "dice_eval", "Eq. 9 with the moving averages", "the package's Dice in eval mode")
     s, alpha, rmean, rvar = _eval_case()
     with torch.no_grad():
         got = _output(dice_eval(s.clone(), alpha.clone(), rmean.clone(), rvar.clone()), "dice_eval(...)").detach()
@@ -271,6 +285,7 @@ def check_dice_fold(fold_dice) -> list[str]:
     the learner's ``(scale, shift)`` with ``Dice`` in eval mode, on a batch far from the averages and with a channel
     whose running variance is 0.
     """
+    _refuse_the_package(fold_dice, "fold_dice", "the folded gate", "the package's Dice in eval mode")
     s, alpha, rmean, rvar = _eval_case()
     out = fold_dice(rmean.clone(), rvar.clone())
     if not isinstance(out, (tuple, list)) or len(out) != 2:
@@ -327,6 +342,8 @@ def check_masked_moments(masked_moments) -> list[str]:
     """``masked_moments(x (B, L, C), mask (B, L) bool) -> (mean (C,), var (C,))``, biased variance, real steps only."""
     from ..layers import Dice
 
+    _refuse_the_package(masked_moments, "masked_moments", "the statistics over the real steps",
+                        "the statistics the package's Dice records", extra=("running_mean", "running_var"))
     x, mask = _moments_case()
     out = masked_moments(x.clone(), mask.clone())
     if not isinstance(out, (tuple, list)) or len(out) != 2:
