@@ -2,10 +2,10 @@
 
 ``generate_seq_feature`` turns a log (one row per user behaviour) into DIN's samples: for
 each behaviour, the user's earlier behaviours are the history and the behaviour itself is
-the positive target; sampled items the user never touched are negatives. A sample is stored
-once, in one form: rows of the sorted log (``sort_log``) drawn by ``draw_samples``, kept by
-``din_tutorial.samples.LeanSamples``; the seed's frames and ``df_to_dict``'s dicts are views of
-it. ``TensorBatchLoader`` (and ``DataGenerator``, the seed's factory) cut batches by slicing.
+the positive target; sampled items the user never touched are negatives. A sample has one
+form: rows of the sorted log (``sort_log``) drawn by ``draw_samples`` and kept by
+``din_tutorial.samples.LeanSamples``; the seed's frames are views of it. ``df_to_dict`` turns
+them into dicts of arrays, ``TensorBatchLoader`` (and ``DataGenerator``) cut batches by slicing.
 
 Everything is vectorised with NumPy (no Python loop over users or rows): a log of a million
 interactions is prepared in seconds. Taught in notebooks/01_data_preparation.ipynb, which
@@ -25,29 +25,10 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from .features import PAD_ID
 
 __all__ = [
-    "generate_seq_feature",
-    "sort_log",
-    "tie_key",
-    "splitmix64",
-    "draw_samples",
-    "user_level_values",
-    "SortedLog",
-    "df_to_dict",
-    "DataGenerator",
-    "TensorBatchLoader",
-    "TensorSamples",
-    "BatchedSamples",
-    "ShardSampler",
-    "ShardedLoader",
-    "validate_log",
-    "check_labels",
-    "check_shard",
-    "shard_indices",
-    "history_window",
-    "id_vocabulary",
-    "to_codes",
-    "encode_ids",
-    "PAD_ID",
+    "generate_seq_feature", "df_to_dict", "DataGenerator", "PAD_ID", "DataPreparationWarning",  # the seed's API
+    "validate_log", "check_labels", "id_vocabulary", "to_codes", "encode_ids",
+    "sort_log", "SortedLog", "tie_key", "splitmix64", "user_level_values", "draw_samples", "history_window", "SPLITS",
+    "BatchedSamples", "TensorSamples", "TensorBatchLoader", "ShardSampler", "ShardedLoader", "check_shard", "shard_indices",
 ]
 
 NEG_SAMPLING = ("uniform", "popularity")
@@ -87,11 +68,12 @@ def _as_id_array(data: pd.DataFrame, col: str) -> np.ndarray:
     return ids
 
 
-def _datetime_to_ns(s: pd.Series) -> np.ndarray:
-    """Datetimes (naive or time-zone aware) as int64 nanoseconds since 1970-01-01 UTC."""
-    if getattr(s.dt, "tz", None) is not None:
-        s = s.dt.tz_convert("UTC").dt.tz_localize(None)
-    return s.to_numpy().astype("datetime64[ns]").astype(np.int64)
+def _nanoseconds(values) -> np.ndarray:
+    """Datetimes (naive, or time-zone aware: UTC) as int64 nanoseconds since 1970-01-01, timedeltas as nanoseconds."""
+    if isinstance(values, pd.Series) and getattr(values.dt, "tz", None) is not None:
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    values = np.asarray(values)
+    return values.astype(f"{values.dtype.name.split('[')[0]}[ns]").astype(np.int64)
 
 
 def _as_time_array(data: pd.DataFrame, col: str) -> np.ndarray:
@@ -103,7 +85,7 @@ def _as_time_array(data: pd.DataFrame, col: str) -> np.ndarray:
             f"every behaviour needs a time to be ordered: drop those rows or fill them"
         )
     if pd.api.types.is_datetime64_any_dtype(s):
-        return _datetime_to_ns(s)
+        return _nanoseconds(s)
     if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
         raise ValueError(
             f"time column {col!r} must be numeric (e.g. unix seconds) or datetime, got dtype {s.dtype}; "
@@ -231,12 +213,10 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 def splitmix64(x) -> np.ndarray:
     """SplitMix64's output function on each value of ``x``: a fixed, well-mixed bijection of 64-bit integers.
 
-    ``z = x + 0x9E3779B97F4A7C15``; ``z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9``;
-    ``z = (z ^ (z >> 27)) * 0x94D049BB133111EB``; ``z ^ (z >> 31)``, all modulo 2**64
-    (Steele, Lea and Flood, "Fast splittable pseudorandom number generators", OOPSLA 2014;
-    the generator Java's ``SplittableRandom`` and Vigna's xoshiro seeding use). Plain integer
-    arithmetic in NumPy: the same numbers on every machine and NumPy version, unlike NumPy's
-    random streams. ``splitmix64(0) == 0xE220A8397B1DCDAF`` (SplitMix64's first output from seed 0).
+    Steele, Lea and Flood, "Fast splittable pseudorandom number generators", OOPSLA 2014 (Java's
+    ``SplittableRandom``, Vigna's xoshiro seeding). Plain integer arithmetic modulo 2**64: the same
+    numbers on every machine and NumPy version, unlike NumPy's random streams.
+    ``splitmix64(0) == 0xE220A8397B1DCDAF`` (SplitMix64's first output from seed 0).
     """
     with np.errstate(over="ignore"):  # wrapping modulo 2**64 is the definition (scalars would warn)
         z = np.asarray(x).astype(np.uint64) + _GOLDEN_GAMMA  # int64 ids >= 0 keep their value
@@ -248,14 +228,11 @@ def splitmix64(x) -> np.ndarray:
 def tie_key(users, items) -> np.ndarray:
     """The key that orders one user's behaviours at equal times: ``splitmix64(splitmix64(user) ^ item)``.
 
-    For each user it is a fixed pseudo-random order of the items, different from user to user
-    and unrelated to the item's id, so which of two tied behaviours comes last (and becomes
-    the test target) is not decided by the id: ids follow popularity and age in real logs
-    (a catalogue numbered in order of arrival), and ordering ties by id would make the
-    targets systematically the newer, rarer items. It depends on the values only, so the
-    samples stay independent of the log's row order. For one user, XOR with a constant and
-    ``splitmix64`` are both bijections of 64-bit integers, so two distinct items of a user never
-    get the same key: the order of a user's ties is total, with nothing left to break.
+    For each user a fixed pseudo-random order of the items, unrelated to the item's id: ids
+    follow popularity and age in real logs, and ordering ties by id would make the last (test)
+    targets systematically the newer, rarer items. It depends on the values only, so the samples
+    do not depend on the log's row order. For one user, XOR with a constant and ``splitmix64``
+    are bijections, so two distinct items never share a key: a user's ties are totally ordered.
     Taught in notebooks/01_data_preparation.ipynb.
     """
     return splitmix64(splitmix64(users) ^ np.asarray(items).astype(np.uint64))
@@ -296,12 +273,10 @@ def sort_log(data: pd.DataFrame, user_col: str = "user_id", item_col: str = "ite
              time_col: str = "timestamp", item_attribute_cols: Sequence[str] | None = ()) -> SortedLog:
     """Validate a log and sort it by (user, time, ``tie_key``): the one order every sample is cut from.
 
-    Equal times are common (Amazon's review times are whole days). Ordering them by
-    ``tie_key(user, item)`` makes the samples a function of the log's values, not of its rows'
-    order, without letting the item id choose which tied behaviour is the validation or test
-    target; rows equal in user, time and item give equal samples whatever their order. Each
-    item attribute must have one value per item (the negatives take theirs from
-    ``attr_of_item``). Taught in notebooks/01_data_preparation.ipynb.
+    Equal times are common (Amazon's review times are whole days): ``tie_key`` orders them, so
+    rows equal in user, time and item give equal samples whatever their order. Each item
+    attribute must have one value per item (the negatives take theirs from ``attr_of_item``).
+    Taught in notebooks/01_data_preparation.ipynb.
     """
     item_attribute_cols = list(item_attribute_cols or ())
     validate_log(data, user_col, item_col, time_col, item_attribute_cols)
@@ -454,18 +429,13 @@ def draw_samples(log: SortedLog, min_item: int = 0, shuffle: bool = True, max_le
     out = {}
     for split_id, name in enumerate(SPLITS):
         pos = np.flatnonzero(split == split_id)  # positive targets: rows of the sorted log
-        row, target, label = pos, items[pos], np.ones(len(pos), dtype=np.int64)
-        if neg_ratio:
-            neg_items = _sample_negatives(rng, users[pos], neg_ratio, user_item_keys, item_pool, weights, n_items_key)
-            # Negative k of positive i sits right after it, at row i * (1 + r) + 1 + k, sharing its history.
+        row, target = pos, items[pos]
+        if neg_ratio:  # negative k of positive i follows it, at i * (1 + r) + 1 + k, sharing its row (history)
+            negatives = _sample_negatives(rng, users[pos], neg_ratio, user_item_keys, item_pool, weights, n_items_key)
             row = np.repeat(pos, 1 + neg_ratio)
-            target = np.empty(len(row), dtype=np.int64)
-            target[0 :: 1 + neg_ratio] = items[pos]
-            for k in range(neg_ratio):
-                target[k + 1 :: 1 + neg_ratio] = neg_items[k::neg_ratio]
-            del neg_items
-            label = np.zeros(len(row), dtype=np.int64)
-            label[0 :: 1 + neg_ratio] = 1
+            target = np.concatenate([target[:, None], negatives.reshape(len(pos), neg_ratio)], axis=1).ravel()
+            del negatives
+        label = (np.arange(len(row)) % (1 + neg_ratio) == 0).astype(np.int64)  # 1 for the positives
         if name == "train" and shuffle:
             perm = rng.permutation(len(row))
             row, target, label = row[perm], target[perm], label[perm]
@@ -479,39 +449,26 @@ def draw_samples(log: SortedLog, min_item: int = 0, shuffle: bool = True, max_le
     return out
 
 
-def generate_seq_feature(
-    data: pd.DataFrame,
-    user_col: str = "user_id",
-    item_col: str = "item_id",
-    time_col: str = "timestamp",
-    item_attribute_cols: Sequence[str] | None = None,
-    min_item: int = 0,
-    shuffle: bool = True,
-    max_len: int = 50,
-    neg_ratio: int = 1,
-    neg_sampling: str = "uniform",
-    seed: int = 2022,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def generate_seq_feature(data: pd.DataFrame, user_col: str = "user_id", item_col: str = "item_id",
+                         time_col: str = "timestamp", item_attribute_cols: Sequence[str] | None = None,
+                         min_item: int = 0, shuffle: bool = True, max_len: int = 50, neg_ratio: int = 1,
+                         neg_sampling: str = "uniform", seed: int = 2022) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Build DIN's train, validation and test samples from an interaction log.
 
     Each user's behaviours are ordered by time, ties by ``tie_key`` (``sort_log``), so shuffling
-    the log's rows gives the same splits, histories and negatives. The behaviour at position
-    ``t >= 1`` is a positive target whose history is the behaviours before it in that order (the
-    most recent ``max_len`` of them); no history holds its target or anything after it.
-    Leave-one-out by time, as the paper: the last behaviour is the test target, the
-    second-to-last the validation target, the earlier ones are training targets. Each positive
-    gets ``neg_ratio`` negatives that share its history: items the user never interacted with,
-    drawn uniformly (the paper's code) or in proportion to popularity
-    (``neg_sampling="popularity"``, a harder task than "predict popular items"), with their own
-    attributes.
+    the log's rows gives the same samples. The behaviour at position ``t >= 1`` is a positive
+    target whose history is the most recent ``max_len`` behaviours before it; no history holds
+    its target or anything after it. Leave-one-out by time, as the paper: the last behaviour is
+    the test target, the second-to-last the validation target, the earlier ones are training
+    targets. Each positive gets ``neg_ratio`` negatives that share its history: items the user
+    never interacted with, drawn uniformly (the paper's code) or in proportion to popularity
+    (``neg_sampling="popularity"``, a harder task), with their own attributes.
 
     Ids are never re-encoded or shifted: vocabularies sized ``data[col].max() + 1`` are
     enough. Histories are ``hist_<item_col>`` and ``hist_<attr>`` columns holding int64
-    arrays of length ``max_len``, oldest first, padded at the end with ``PAD_ID`` (-1).
-
-    The samples are those of the lean path (``din_tutorial.samples.build_samples``, for logs
-    too big for these frames): both are ``draw_samples`` of ``sort_log``, and these frames are
-    views of the lean arrays (``LeanSamples.gather``) with the target's time and the profile.
+    arrays of length ``max_len``, oldest first, padded at the end with ``PAD_ID`` (-1). The
+    frames are views of the lean samples (``LeanSamples.gather``; ``build_samples`` gives the
+    same samples for logs too big for frames) plus the target's time and the profile.
 
     Args:
         data: the log, one row per behaviour.
@@ -580,10 +537,8 @@ def df_to_dict(data: pd.DataFrame) -> dict[str, np.ndarray]:
                 )
             # One concatenation then a reshape: several times faster than np.stack on many small rows.
             out[col] = np.concatenate(values).astype(np.int64, copy=False).reshape(len(values), int(lengths[0]))
-        elif pd.api.types.is_datetime64_any_dtype(s):
-            out[col] = _datetime_to_ns(s)
-        elif pd.api.types.is_timedelta64_dtype(s):
-            out[col] = s.to_numpy().astype("timedelta64[ns]").astype(np.int64)
+        elif pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_timedelta64_dtype(s):
+            out[col] = _nanoseconds(s)
         else:
             out[col] = s.to_numpy()
     return out
@@ -595,7 +550,7 @@ def _to_tensor(key: str, value) -> torch.Tensor:
         return value
     arr = np.asarray(value)
     if np.issubdtype(arr.dtype, np.datetime64) or np.issubdtype(arr.dtype, np.timedelta64):
-        arr = arr.astype(f"{arr.dtype.name.split('[')[0]}[ns]").astype(np.int64)  # as df_to_dict does
+        arr = _nanoseconds(arr)  # as df_to_dict does
     if arr.dtype == bool:
         return torch.from_numpy(arr.astype(np.float32))
     if np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating):
@@ -643,18 +598,13 @@ def shard_indices(n_total: int, rank: int = 0, world_size: int = 1, shuffle: boo
                   seed: int = 2022, epoch: int = 0) -> np.ndarray | slice:
     """The samples one rank reads in one epoch: the index arithmetic every loader shares.
 
-    With ``shuffle`` (training): all ranks draw the same permutation of ``range(n_total)``,
-    a function of ``(seed, epoch)`` only (NumPy's ``SeedSequence([seed, epoch])``, no state
-    carried between epochs), pad it by wrapping to a multiple of ``world_size`` and take
-    ``perm[rank::world_size]``, as ``torch.utils.data.DistributedSampler`` does: the ranks'
-    shards are disjoint up to the at most ``world_size - 1`` repeated samples, cover every
-    sample, and have equal sizes, so every rank runs the same number of steps. Returns an
-    int64 array.
-
-    Without ``shuffle`` (evaluation): rank ``r`` takes the ``r``-th contiguous block of
-    ``np.array_split(range(n_total), world_size)``, with no padding, so concatenating the
-    ranks' outputs in rank order gives the split's order exactly; blocks differ in size by
-    at most one. Returns a ``slice``. Taught in notebooks/09_scaling_out.ipynb.
+    With ``shuffle`` (training), an int64 array: all ranks draw the same permutation of
+    ``range(n_total)``, a function of ``(seed, epoch)`` only (``SeedSequence([seed, epoch])``),
+    pad it by wrapping to a multiple of ``world_size`` and take ``perm[rank::world_size]``, as
+    ``DistributedSampler`` does: equal shard sizes (every rank runs the same number of steps),
+    disjoint up to the at most ``world_size - 1`` repeated samples. Without ``shuffle``
+    (evaluation), a slice: the ``rank``-th contiguous block of ``np.array_split``, no padding,
+    so the ranks' outputs in rank order are the split's order. Taught in notebooks/09_scaling_out.ipynb.
     """
     n_total = _check_int("n_total", n_total, 0)
     rank, world_size = check_shard(n_total, rank, world_size)
@@ -673,10 +623,8 @@ def shard_indices(n_total: int, rank: int = 0, world_size: int = 1, shuffle: boo
 class ShardSampler(DistributedSampler):
     """A ``DistributedSampler`` whose order is ``shard_indices(n, rank, world_size, shuffle, seed, epoch)``.
 
-    Its permutation comes from NumPy's ``SeedSequence([seed, epoch])`` rather than torch's
-    generator, so the batches are those of earlier versions of this package; unshuffled, each
-    rank reads its contiguous block, without padding (evaluation). Taught in
-    notebooks/09_scaling_out.ipynb.
+    (NumPy's permutation, not torch's: the batches of earlier versions of this package.)
+    Taught in notebooks/09_scaling_out.ipynb.
     """
 
     def __init__(self, dataset, num_replicas: int = 1, rank: int = 0, shuffle: bool = True, seed: int = 2022):
@@ -794,12 +742,9 @@ class TensorBatchLoader(ShardedLoader):
     """A ``DataLoader`` of ``(x, y)`` batches over a dict of tensors (``TensorSamples``), split for ``rank``.
 
     ``x`` is a dict of arrays or tensors with the same first dimension, ``y`` the labels (0 or 1;
-    None for prediction: batches are then ``x`` alone). With ``shuffle`` the order of an epoch is
-    a function of the seed and the epoch number only: call ``set_epoch(epoch)`` before each
-    epoch for a new order (iterating again without it repeats the order). For distributed
-    training each process builds the loader with its ``rank`` and the ``world_size`` and reads
-    only its shard (``shard_indices``). Other arguments: as ``ShardedLoader``.
-    Taught in notebooks/01_data_preparation.ipynb (sharding: 09).
+    None for prediction: batches are then ``x`` alone). Call ``set_epoch(epoch)`` before each
+    epoch for a new order (iterating again without it repeats the order); other arguments and
+    the sharding as ``ShardedLoader``. Taught in notebooks/01_data_preparation.ipynb (sharding: 09).
     """
 
     def __init__(self, x: Mapping[str, object], y=None, batch_size: int = 256, shuffle: bool = False, **kw):
@@ -824,12 +769,10 @@ class DataGenerator:
     def generate_dataloader(self, x_val=None, y_val=None, x_test=None, y_test=None, split_ratio=None,
                             batch_size: int = 16, num_workers: int = 0, shuffle: bool = True, seed: int = 2022,
                             rank: int = 0, world_size: int = 1):
-        """Return ``(train_dl, val_dl, test_dl)``: ``torch.utils.data.DataLoader``s (``TensorBatchLoader``).
+        """Return ``(train_dl, val_dl, test_dl)``: ``TensorBatchLoader``s, the training one shuffled.
 
-        The training loader is shuffled (call its ``set_epoch``, as ``CTRTrainer`` does). ``rank``
-        and ``world_size`` give each loader this process's shard. ``num_workers`` goes to the
-        DataLoader; batches are cut from tensors already in memory, so 0 (the default) is
-        usually fastest.
+        ``rank`` and ``world_size`` give each loader this process's shard. Batches are cut from
+        tensors already in memory, so ``num_workers=0`` (the default) is usually fastest.
         """
         x, y = self.x, self.y
         if x_val is None:

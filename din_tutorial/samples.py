@@ -42,39 +42,16 @@ import pandas as pd
 import torch
 
 from . import __version__
-from .data import (
-    SPLITS,
-    BatchedSamples,
-    DataPreparationWarning,
-    ShardedLoader,
-    SortedLog,
-    _to_tensor,
-    check_labels,
-    draw_samples,
-    history_window,
-    id_vocabulary,
-    sort_log,
-    to_codes,
-    user_level_values,
-)
+from .data import (SPLITS, BatchedSamples, DataPreparationWarning, ShardedLoader, SortedLog, _nanoseconds, _to_tensor,
+                   check_labels, draw_samples, history_window, id_vocabulary, sort_log, to_codes, user_level_values)
 from .features import PAD_ID
 
-__all__ = [
-    "LeanSamples",
-    "LeanBatchLoader",
-    "LeanDataset",
-    "SamplesMismatchError",
-    "build_samples",
-    "prepare_samples",
-    "prepare_samples_from_csv",
-    "open_samples",
-    "FORMAT_VERSION",
-]
+__all__ = ["LeanSamples", "LeanBatchLoader", "LeanDataset", "SamplesMismatchError", "build_samples", "prepare_samples",
+           "prepare_samples_from_csv", "open_samples", "FORMAT_VERSION"]
 
 FORMAT = "din-tutorial lean samples"
 FORMAT_VERSION = 3  # 2: ties ordered by data.tie_key, not by item id; 3: sparse ids as codes, log columns padded
 MANIFEST = "manifest.json"
-SETTINGS = ("max_len", "neg_ratio", "neg_sampling", "seed", "min_item", "shuffle", "encode")
 
 
 class SamplesMismatchError(ValueError):
@@ -139,7 +116,7 @@ class LeanSamples:
         """
         out = dict(batch)
         for key, value in batch.items():
-            col = key[len("hist_"):] if key.startswith("hist_") else key
+            col = key.removeprefix("hist_")
             if col in self.encoded:
                 codes = to_codes(np.asarray(value), self.vocabulary(col))
                 out[key] = torch.as_tensor(codes, device=value.device) if isinstance(value, torch.Tensor) else codes
@@ -213,13 +190,11 @@ class LeanSamples:
     def save(self, folder: str | os.PathLike) -> Path:
         """Write one ``.npy`` file per array and the manifest into a new folder, then move it to ``folder``.
 
-        Nothing is written into an existing folder: the files go to a temporary folder beside
-        ``folder`` (same file system), renamed into place once complete (``os.rename`` of a
-        directory is atomic). An existing prepared folder is renamed aside first and removed
-        after the swap, so a process that has its arrays memory-mapped keeps reading the old
-        values (their files live on, unlinked, until unmapped), and a failure while writing
-        leaves the old folder as it was. Between the two renames ``folder`` is briefly absent:
-        open it after ``save`` returns (the main job waits at a barrier).
+        The files go to a temporary folder beside ``folder``, renamed into place once complete
+        (atomic on one file system). An existing prepared folder is renamed aside first and
+        removed after the swap: a process that has its arrays memory-mapped keeps reading the
+        old values, and a failure while writing leaves it whole. Between the two renames
+        ``folder`` is briefly absent: open it after ``save`` returns (the main job waits at a barrier).
         """
         folder = Path(folder)
         if folder.exists():
@@ -311,20 +286,15 @@ def build_samples(data: pd.DataFrame, user_col: str = "user_id", item_col: str =
     if user_columns is not None and set(users) != set(user_columns):
         varying = [c for c in user_columns if c not in users]
         raise ValueError(f"user_columns {varying} vary within a user; a profile column needs one value per user")
-    kept, dropped = {}, []
-    for c, v in users.items():
-        if v.dtype.kind == "M":
-            v = v.astype("datetime64[ns]").astype(np.int64)
-        if v.dtype.kind in "biuf":
-            kept[c] = v
-        else:
-            dropped.append(c)
+    users = {c: _nanoseconds(v) if v.dtype.kind == "M" else v for c, v in users.items()}
+    dropped = [c for c, v in users.items() if v.dtype.kind not in "biuf"]
     if dropped:
         warnings.warn(f"user-level column(s) {dropped} are not numeric and were left out of the lean samples; "
                       f"encode them as integer ids (.astype('category').cat.codes) to keep them",
                       DataPreparationWarning, stacklevel=2)
     if encode not in (None, True, False):
         raise ValueError(f"encode must be True, False or None (encode the sparse id columns), got {encode!r}")
+    kept = {c: v for c, v in users.items() if c not in dropped}
     return _assemble(log, kept, encode, stacklevel=2, min_item=min_item, shuffle=shuffle, max_len=max_len,
                      neg_ratio=neg_ratio, neg_sampling=neg_sampling, seed=seed)
 
@@ -337,19 +307,15 @@ def _assemble(log: SortedLog, users: dict[str, np.ndarray], encode: bool | None,
     """
     samples = draw_samples(log, **draw, stacklevel=stacklevel + 1)
     max_len = int(draw["max_len"])
-    settings = dict(max_len=max_len, neg_ratio=int(draw["neg_ratio"]), neg_sampling=draw["neg_sampling"],
-                    seed=int(draw["seed"]), min_item=int(draw["min_item"]), shuffle=bool(draw["shuffle"]), encode=encode)
+    settings = {"max_len": max_len, "neg_ratio": int(draw["neg_ratio"]), "neg_sampling": draw["neg_sampling"],
+                "seed": int(draw["seed"]), "min_item": int(draw["min_item"]), "shuffle": bool(draw["shuffle"]),
+                "encode": encode}
     columns = {log.user_col: log.users, log.item_col: log.items, **log.attrs}
-    vocabs = {}  # column -> raw id of each code, for the encoded columns
-    vocab = {}  # column -> table size
-    for c, v in columns.items():
-        vocab[c] = int(v.max()) + 1
-        if encode is not False:
-            vocabs[c] = id_vocabulary(v)
-            if encode or vocab[c] > 2 * len(vocabs[c]):
-                vocab[c] = len(vocabs[c])
-            else:
-                del vocabs[c]
+    vocabs = {}  # the raw id of each code, for the encoded columns: all with encode=True, the sparse ones with None
+    if encode is not False:
+        vocabs = {c: id_vocabulary(v) for c, v in columns.items()}
+        vocabs = {c: v for c, v in vocabs.items() if encode or int(columns[c].max()) + 1 > 2 * len(v)}
+    vocab = {c: len(vocabs[c]) if c in vocabs else int(v.max()) + 1 for c, v in columns.items()}  # table sizes
     vocab.update({c: int(v.max()) + 1 for c, v in users.items() if v.dtype.kind in "iu" and len(v)})
 
     def ids(col, values):  # the stored form of raw ids of ``col``: codes where encoded
@@ -417,8 +383,7 @@ def prepare_samples_from_csv(path: str | os.PathLike, folder: str | os.PathLike,
     carry (a column must be named to be read). Other arguments as ``build_samples``.
     Taught in notebooks/09_scaling_out.ipynb.
     """
-    item_attribute_cols = list(item_attribute_cols or [])
-    user_columns = list(user_columns)
+    item_attribute_cols, user_columns = list(item_attribute_cols or ()), list(user_columns)
     cols = [user_col, item_col, time_col, *item_attribute_cols, *user_columns]
     header = pd.read_csv(path, sep=sep, nrows=0).columns
     missing = [c for c in cols if c not in header]
@@ -520,10 +485,8 @@ class LeanDataset(BatchedSamples):
 class LeanBatchLoader(ShardedLoader):
     """A ``DataLoader`` of ``(x, y)`` batches of one split of ``LeanSamples`` (``LeanDataset``), split for ``rank``.
 
-    The protocol and sampler of ``TensorBatchLoader`` (so both give the same batches for the
-    same samples): ``batch_size``, ``shuffle``, ``drop_last``, ``seed``,
-    ``set_epoch(epoch, seed=None)``, ``rank`` / ``world_size``, ``n_samples``,
-    ``total_samples``, ``keys``. Taught in notebooks/09_scaling_out.ipynb.
+    A ``ShardedLoader`` as ``TensorBatchLoader`` is, so both give the same batches for the same
+    samples. Taught in notebooks/09_scaling_out.ipynb.
     """
 
     def __init__(self, samples: LeanSamples, split: str, batch_size: int = 2048, shuffle: bool = False, **kw):
