@@ -71,7 +71,7 @@ def to_schema(frame: pd.DataFrame, source: str = "the frame") -> pd.DataFrame:
     """Check that ``frame`` holds the seed's columns as non-negative integers; return them as int64.
 
     Extra columns are dropped, rows are sorted by user and time, equal times in the order
-    ``generate_seq_feature`` gives them (``sort_log``). ``source`` names the file or loader in error messages, so a learner knows where
+    ``generate_seq_feature`` gives them (``data.sort_log``). ``source`` names the file or loader in error messages, so a learner knows where
     to look.
     """
     missing = [c for c in SCHEMA if c not in frame.columns]
@@ -98,22 +98,10 @@ def to_schema(frame: pd.DataFrame, source: str = "the frame") -> pd.DataFrame:
         if (values < 0).any():
             raise ValueError(f"{source}: column {col!r} has negative ids; ids must be codes 0..n-1")
         out[col] = values.to_numpy()
+    from ..data import sort_log  # the one order of a log: (user, time, tie_key), as the samples are cut
+
     result = pd.DataFrame(out)
-    return sort_log(result)
-
-
-def sort_log(frame: pd.DataFrame) -> pd.DataFrame:
-    """Sort a log by user, then time, with a fresh 0..n-1 index: the order the samples use.
-
-    Equal times of a user are ordered by ``din_tutorial.data.tie_key(user, item)`` (a fixed
-    hash, not the item id: see its docstring), as ``generate_seq_feature`` orders them, so a
-    loaded frame reads in the order its samples are cut.
-    """
-    from ..data import tie_key
-
-    users, items = frame["user_id"].to_numpy(), frame["item_id"].to_numpy()
-    order = np.lexsort((tie_key(users, items), frame["timestamp"].to_numpy(), users))
-    return frame.iloc[order].reset_index(drop=True)
+    return result.iloc[sort_log(result).order].reset_index(drop=True) if len(result) else result
 
 
 def fill_profile(frame: pd.DataFrame, columns: Iterable[str] = PROFILE_COLUMNS) -> pd.DataFrame:
