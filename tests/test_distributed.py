@@ -82,7 +82,8 @@ def shown(out: str) -> str:
     crash = out.find("Fatal Python error")
     if crash < 0 or len(out) - crash <= 9000:
         return out[-9000:]
-    return out[crash:crash + 6000] + "\n[...]\n" + out[-3000:]
+    start = max(out.rfind("\n", 0, max(crash - 1500, 0)), 0)  # with the lines before: "terminate called ..."
+    return out[start:crash + 6000] + "\n[...]\n" + out[-3000:]
 
 
 def one_process(sync: bool, batch: int = GLOBAL_BATCH, mba_reg: float = 0.0):
