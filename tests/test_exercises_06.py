@@ -144,3 +144,20 @@ def test_wrappers_of_what_the_exercise_asks_for_are_refused():
         check_gauc(wrapped_gauc)
     with pytest.raises(ExerciseFailed, match="calls calibration_curve"):
         check_reliability_bins(wrapped_bins)
+
+
+def test_gauc_check_refuses_the_per_user_auc_shown_above_the_exercise():
+    """06.1: the notebook calls per_user_auc before the exercise; weighting its per-user AUCs is no answer."""
+    from din_tutorial.comparison import per_user_auc
+
+    def weighted_per_user_auc(y, p, u):
+        aucs, impressions = per_user_auc(y, {"model": p}, u)
+        weights = impressions.reindex(aucs.index)
+        return float((aucs["model"] * weights).sum() / weights.sum())
+
+    y, p, u = np.tile([1, 0], 30), np.random.default_rng(0).random(60), np.repeat(np.arange(30), 2)
+    from din_tutorial.metrics import gauc
+
+    assert abs(weighted_per_user_auc(y, p, u) - gauc(y, p, u)) < 1e-12, "unrefused, the wrapper would pass"
+    with pytest.raises(ExerciseFailed, match="calls per_user_auc"):
+        check_gauc(weighted_per_user_auc)

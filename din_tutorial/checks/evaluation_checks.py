@@ -86,7 +86,9 @@ def check_gauc(my_gauc) -> list[str]:
     Compared with :func:`din_tutorial.metrics.gauc` on five random cases."""
     from ..metrics import gauc
 
-    refuse_calls(my_gauc, "my_gauc", {"gauc": "GAUC from its formula"})
+    # per_user_auc runs in the notebook just above the exercise: its per-user AUCs are the step to write
+    refuse_calls(my_gauc, "my_gauc", {"gauc": "GAUC from its formula", "per_user_auc": "each user's AUC"},
+                 reference="din_tutorial.metrics.gauc")
     lines = []
     for i, (y, p, u) in enumerate(_gauc_cases()):
         want = gauc(y, p, u)
