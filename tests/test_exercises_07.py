@@ -191,3 +191,43 @@ def test_wrappers_of_what_the_exercise_asks_for_are_refused():
         check_theme_rank_auc(wrapped_rank)
     with pytest.raises(ExerciseFailed, match="calls PCA"):
         check_pca_2d(wrapped_pca)
+
+
+def _a_fitted_pca():
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=2).fit(np.random.default_rng(0).normal(size=(50, 16)))
+
+
+pca = _a_fitted_pca()  # as section 4a of the notebook leaves one in scope
+
+
+def refit_the_notebooks_pca(X):
+    return pca.fit(X).transform(X)
+
+
+def read_the_refitted_components(X):
+    pca.fit(X)
+    return (X - X.mean(axis=0)) @ pca.components_.T
+
+
+def project_with_the_fitted_mean(X):  # fitted elsewhere, read here
+    return (X - pca.mean_) @ pca.components_.T
+
+
+@pytest.mark.parametrize("shortcut, name", [
+    (refit_the_notebooks_pca, "fit"),
+    (read_the_refitted_components, "fit"),
+    (project_with_the_fitted_mean, "components_"),
+])
+def test_a_fitted_estimator_in_scope_is_refused(shortcut, name):
+    """07.2: section 4a leaves a fitted PCA in the notebook's scope; refitting it, or reading it, is no answer."""
+    with pytest.raises(ExerciseFailed, match=f"calls {name}: the exercise is to write the centring and the SVD"):
+        check_pca_2d(shortcut)
+
+
+def test_the_refit_shortcut_would_pass_without_the_refusal(monkeypatch):
+    import din_tutorial.checks.visualization_checks as vc
+
+    monkeypatch.setattr(vc, "refuse_calls", lambda *args, **kwargs: None)
+    assert check_pca_2d(refit_the_notebooks_pca) is True

@@ -47,8 +47,11 @@ def check_pca_2d(pca_2d, X=None) -> list[str]:
     sign of each component; ``X`` defaults to a synthetic cloud (pass the item embeddings to try yours)."""
     from sklearn.decomposition import PCA
 
-    refuse_calls(pca_2d, "pca_2d", {"PCA": "the centring and the SVD", "TruncatedSVD": "the centring and the SVD",
-                                    "fit_transform": "the centring and the SVD"})
+    # scikit-learn's PCA, or any fitted estimator in the notebook's scope (such as section 4a's `pca`), refitted
+    # or read: its methods and fitted attributes are refused by name
+    refuse_calls(pca_2d, "pca_2d", {name: "the centring and the SVD" for name in (
+        "PCA", "TruncatedSVD", "fit_transform", "fit", "transform", "components_", "explained_variance_",
+        "explained_variance_ratio_", "singular_values_", "mean_")}, reference="scikit-learn's PCA")
     X = _pca_data() if X is None else _np(X).astype(np.float64)
     want = PCA(n_components=2, svd_solver="full").fit_transform(X)
     got = _np(pca_2d(X.copy())).astype(np.float64)
