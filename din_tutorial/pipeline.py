@@ -286,7 +286,9 @@ def run(data: pd.DataFrame | None = None, epochs: int = 3, device: str = "cpu", 
     ``sync_dice`` computes Dice's statistics over all processes (notebooks/09_scaling_out.ipynb).
     ``sparse_embeddings``: tables updated only on the rows a batch touches (SparseAdam; per-step
     work that follows the batch, not the vocabulary: benchmarks/vocab_step.py). None (default):
-    sparse, except on several GPUs (NCCL cannot all-reduce sparse gradients), where dense.
+    sparse in one process, dense under ``torchrun``: NCCL cannot all-reduce sparse gradients, and
+    DDP's sparse all-reduce on gloo crashed the main job (SIGSEGV in backward, 2 processes, one core
+    kept busy: `.ci/run` at c6edee5, twice in one run) where dense never did.
     Returns the results dict that is also written to ``out_dir/results.json``.
     """
     from . import distributed as D
@@ -304,12 +306,11 @@ def _run(data, epochs, device, seed, out_dir, batch_size, max_len, export, draw,
     from . import distributed as D
     from . import metrics as M
     from .config import seed_everything
-    from .training import resolve_device
 
     rank, world = D.rank(), D.world_size()
     main = rank == 0
-    if sparse_embeddings is None:  # NCCL does not all-reduce sparse gradients: dense tables on several GPUs
-        sparse_embeddings = not (world > 1 and resolve_device(device).type == "cuda")
+    if sparse_embeddings is None:  # dense under torchrun: NCCL has no sparse all-reduce, gloo's crashed (docstring)
+        sparse_embeddings = world == 1
     verbose = verbose and main
     if world > 1 and batch_size < world:
         raise ValueError(f"batch_size={batch_size} is smaller than the {world} processes; each needs at least one row")
