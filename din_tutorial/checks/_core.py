@@ -64,17 +64,20 @@ def exercise(name: str):
     return wrap
 
 
-def names_used(fn) -> set[str]:
-    """The global, attribute and enclosing-scope names a function's code (and the code nested in it) refers to."""
-    names: set[str] = set()
+def code_objects(fn):
+    """A function's code object and every code object nested in it (comprehensions, inner functions)."""
     todo = [getattr(fn, "__code__", None)]
     while todo:
         code = todo.pop()
         if code is None:
             continue
-        names.update(code.co_names + code.co_freevars)
+        yield code
         todo.extend(c for c in code.co_consts if hasattr(c, "co_names"))
-    return names
+
+
+def names_used(fn) -> set[str]:
+    """The global, attribute and enclosing-scope names a function's code (and the code nested in it) refers to."""
+    return {name for code in code_objects(fn) for name in code.co_names + code.co_freevars}
 
 
 def refuse_calls(fn, answer: str, forbidden: dict[str, str], reference: str | None = None) -> None:

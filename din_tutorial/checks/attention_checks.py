@@ -25,7 +25,7 @@ import dis
 
 import torch
 
-from ._core import ExerciseFailed, compare, exercise, refuse_calls
+from ._core import ExerciseFailed, code_objects, compare, exercise, refuse_calls
 
 __all__: list[str] = ["check_packed_weighted_sum", "check_masked_weighted_sum", "check_activation_unit",
                       "check_masked_softmax"]
@@ -164,16 +164,8 @@ _UNIT_METHODS = ("forward", "forward_packed", "scores", "_score", "first_layer",
 
 def _attributes_used(fn) -> set[str]:
     """The attribute names (``obj.name``) that a function's code, and the code nested in it, reads."""
-    names: set[str] = set()
-    todo = [getattr(fn, "__code__", None)]
-    while todo:
-        code = todo.pop()
-        if code is None:
-            continue
-        names.update(ins.argval for ins in dis.get_instructions(code)
-                     if ins.opname in ("LOAD_ATTR", "LOAD_METHOD") and isinstance(ins.argval, str))
-        todo.extend(c for c in code.co_consts if hasattr(c, "co_names"))
-    return names
+    return {ins.argval for code in code_objects(fn) for ins in dis.get_instructions(code)
+            if ins.opname in ("LOAD_ATTR", "LOAD_METHOD") and isinstance(ins.argval, str)}
 
 
 def _refuse_the_unit(fn) -> None:
