@@ -5,7 +5,8 @@ interactions, about 20,000 items) with user and item ids spread 10 apart (``spre
 up to about 600,000, items up to about 200,000),
 written once as CSV; then ``torchrun --standalone --nproc_per_node=2`` (OMP_NUM_THREADS=1 per
 rank) runs the main job's pipeline (``din_tutorial.pipeline.run``: prepare, 1 epoch each of DIN
-and BaseModel, test metrics; no export or drawing) with sparse or dense embedding updates.
+and BaseModel, test metrics; no export or drawing) with sparse or dense embedding updates (default: the
+main job's choice, dense under torchrun, sparse in one process).
 The parent samples ``/proc/<pid>/smaps_rollup`` of the whole process tree (torchrun and its
 workers) every 0.5 s and reports the peak of the summed PSS (shared pages counted once), the
 wall time, the CPU seconds of the tree (on a loaded machine, what the job would take
@@ -101,7 +102,9 @@ def main() -> None:
     ap.add_argument("--items-per-category", type=float, default=30.0,
                     help="median items per category of the synthetic catalogue (30: about 20,000 items)")
     ap.add_argument("--epochs", type=int, default=1)
-    ap.add_argument("--sparse", type=int, default=1, help="1: sparse table updates (the main job's), 0: dense")
+    ap.add_argument("--sparse", type=int, choices=[0, 1], default=None,
+                    help="1: sparse table updates, 0: dense (default: the main job's choice, dense under torchrun and "
+                         "sparse in one process; DDP's sparse all-reduce on gloo crashed the main job, see pipeline.py)")
     ap.add_argument("--mode", choices=["torchrun", "threads"], default="torchrun")
     ap.add_argument("--threads", type=int, default=0, help="--mode threads: torch threads of the one process")
     ap.add_argument("--nproc", type=int, default=2)
@@ -110,6 +113,8 @@ def main() -> None:
         _, _, log, out, epochs, sparse, threads = sys.argv
         return worker(argparse.Namespace(log=log, out=out, epochs=int(epochs), sparse=int(sparse), threads=int(threads)))
     args = ap.parse_args()
+    if args.sparse is None:
+        args.sparse = int(args.mode == "threads")
     folder = Path(args.folder)
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
