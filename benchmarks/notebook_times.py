@@ -16,7 +16,13 @@ Run (from the repository root; about 20 minutes on 2 idle cores for both modes):
     .venv/bin/python benchmarks/notebook_times.py --only 03 04       # some notebooks (still in order)
 
 It writes ``benchmarks/notebook_times.json`` (``--out``) after every notebook, so a stopped run keeps
-what it measured, and prints a table at the end.
+what it measured, and prints a table at the end. Then write the figures into the notebooks:
+
+    .venv/bin/python benchmarks/notebook_times.py --write-docs      # 00's map and every header's **Runtime** line
+
+``--write-docs`` rewrites, from the JSON alone, the first line of each notebook's ``**Runtime**``
+paragraph, the two runtime columns and the total row of 00's map, and the paragraph under the map that
+says how and when the figures were measured; tests/test_notebooks.py checks that they agree.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -82,13 +89,104 @@ def run_one(book: Path, folder: Path, env: dict, timeout_s: int) -> dict:
     return result
 
 
+# ---------------------------------------------------------------------------- the figures in the notebooks
+INDEX = "00_index.ipynb"
+MAP_ROW = re.compile(r"^\| \[(\d\d) [^]]*\]\((\d\d_[a-z_]+\.ipynb)\) \|(.*)$")
+
+
+def duration(seconds: float) -> str:
+    """``42 s``, ``1 min 05 s``: rounded to the second."""
+    s = int(round(seconds))
+    return f"{s} s" if s < 60 else f"{s // 60} min {s % 60:02d} s"
+
+
+def _seconds(report: dict, mode: str) -> dict[str, float]:
+    return {r["notebook"]: r["seconds"] for r in report["modes"][mode]["notebooks"] if r["ok"]}
+
+
+def runtime_line(name: str, report: dict) -> str:
+    """The first line of notebook ``name``'s ``**Runtime**`` paragraph, from the report."""
+    full, fast = _seconds(report, "full")[name], _seconds(report, "fast")[name]
+    where = "the map below" if name == INDEX else "[00 · index](00_index.ipynb)"
+    return (f"**Runtime** on 2 idle CPU cores: {duration(full)} in full mode, {duration(fast)} in fast mode "
+            f"(`DIN_TUTORIAL_FAST=1`), from a fresh kernel; measured by `benchmarks/notebook_times.py`, the whole "
+            f"series in {where}.")
+
+
+def map_cells(name: str, report: dict) -> str:
+    """The two runtime cells of ``name``'s row in 00's map (full, fast)."""
+    return f" {duration(_seconds(report, 'full')[name])} | {duration(_seconds(report, 'fast')[name])} |"
+
+
+def total_row(report: dict) -> str:
+    full, fast = (sum(_seconds(report, m).values()) for m in ("full", "fast"))
+    return f"| **the whole series** | one notebook after the other | {duration(full)} | {duration(fast)} |"
+
+
+def measured_paragraph(report: dict) -> str:
+    """The paragraph under 00's map: how, where and when the figures were measured."""
+    parts = []
+    for mode in ("full", "fast"):
+        rec = report["modes"][mode]
+        loads = [r["load_avg_1min_before"] for r in rec["notebooks"]]
+        threads = rec.get("env", {}).get("OMP_NUM_THREADS", "unset")
+        parts.append(f"{mode} mode on {rec['started_utc'][:10]} (load average before each notebook "
+                     f"{min(loads):.1f} to {max(loads):.1f}, OMP_NUM_THREADS {threads})")
+    return ("Runtimes come from `benchmarks/notebook_times.py` (its JSON: `benchmarks/notebook_times.json`): the "
+            "series executed in order by `jupyter nbconvert --execute`, one fresh kernel per notebook, in a fresh "
+            "copy of `notebooks/` (so 06 to 08 find only what 05 and 06 cached), wall time including the kernel's "
+            "start, on a 2-core machine with nothing else running: " + "; ".join(parts) + ". A second run is "
+            "quicker where a notebook loads models it cached (`saved/`). Rerun the script for your machine's figures.")
+
+
+def documented(report: dict) -> dict[str, dict]:
+    """Each notebook as it should read: ``{name: notebook json}`` with the figures of ``report`` written in."""
+    out = {}
+    for path in series(None):
+        nb = json.loads(path.read_text())
+        header = nb["cells"][0]
+        text = "".join(header["source"])
+        new = re.sub(r"^\*\*Runtime\*\*.*$", lambda m: runtime_line(path.name, report), text, count=1, flags=re.M)
+        if path.name == INDEX:
+            for cell in nb["cells"]:
+                body = "".join(cell["source"])
+                if "## The map of the series" in body:
+                    lines = [MAP_ROW.sub(lambda m: m.group(0).rsplit("|", 3)[0] + "|" + map_cells(m.group(2), report),
+                                         line) for line in body.split("\n")]
+                    lines = [total_row(report) if line.startswith("| **the whole series**") else line
+                             for line in lines]
+                    body = re.sub(r"^Runtimes come from .*?(?=\n\n)", lambda m: measured_paragraph(report),
+                                  "\n".join(lines), count=1, flags=re.M | re.S)
+                    cell["source"] = body.splitlines(keepends=True)
+        header["source"] = new.splitlines(keepends=True)
+        out[path.name] = nb
+    return out
+
+
+def write_docs(report: dict) -> list[str]:
+    """Write the figures of ``report`` into the notebooks; the names of those that changed."""
+    changed = []
+    for name, nb in documented(report).items():
+        path = NOTEBOOKS / name
+        text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+        if text != path.read_text():
+            path.write_text(text)
+            changed.append(name)
+    return changed
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--modes", nargs="+", choices=["fast", "full"], default=["fast", "full"])
     ap.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers, e.g. 03 04 (default: all)")
     ap.add_argument("--timeout", type=int, default=1800, help="per cell, seconds (nbconvert's timeout)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "notebook_times.json"))
+    ap.add_argument("--write-docs", action="store_true",
+                    help="measure nothing: write --out's figures into 00's map and the notebooks' headers")
     args = ap.parse_args()
+    if args.write_docs:
+        print("rewrote:", ", ".join(write_docs(json.loads(Path(args.out).read_text()))) or "nothing")
+        return
 
     books = series(args.only)
     out = Path(args.out)
