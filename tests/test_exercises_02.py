@@ -138,3 +138,15 @@ def test_width_check_restores_model_building():
     with pytest.raises(ExerciseFailed):
         check_mlp_input_width(builds_a_model)
     assert build_model("din", {"user_id": 5, "item_id": 9, "cate_id": 3}).mlp.layers[0][0].in_features > 0
+
+
+def test_feature_check_refuses_its_own_reference():
+    """02.1: the check's reference (din_tutorial.checks.feature_checks.brand_features) is importable; it is no answer,
+    under its name or another."""
+    from din_tutorial.checks.feature_checks import brand_features
+
+    with pytest.raises(ExerciseFailed, match="calls brand_features, which the checks define: the exercise is to write"):
+        check_brand_features(brand_features)
+    mine = brand_features
+    with pytest.raises(ExerciseFailed, match="calls brand_features \\(as mine\\), which the checks define"):
+        check_brand_features(lambda vocab: mine(vocab))

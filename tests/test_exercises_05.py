@@ -1,5 +1,7 @@
 """Exercises of notebooks/05_training.ipynb: the solutions pass, typical mistakes get their hint, stubs are [todo]."""
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -72,15 +74,40 @@ def test_reference_rule_is_what_the_trainer_does():
         assert _trainer_stops(aucs, patience) == _rule(aucs, patience)
 
 
+def _learners_rule(val_aucs, patience, better=lambda a, b: a > b, against_last=False, min_delta=0.0, creep=False):
+    """A learner's copy of the check's rule (the check refuses its own ``_rule`` as an answer), with its mistakes."""
+    best, best_epoch, ref, stale = -math.inf, 0, -math.inf, 0
+    for epoch, auc in enumerate(val_aucs):
+        if better(auc, ref + min_delta) or (best == -math.inf and better(auc, ref)):
+            best, best_epoch, stale = auc, epoch, 0
+        else:
+            if creep and auc > best:
+                best, best_epoch = auc, epoch
+            stale += 1
+            if stale >= patience:
+                return best_epoch, epoch
+        ref = auc if against_last else best
+    return best_epoch, len(val_aucs) - 1
+
+
+def test_the_learners_copy_is_the_checks_rule():
+    from din_tutorial.checks.training_checks import _CASES
+
+    assert all(_learners_rule(a, p, min_delta=d) == _rule(a, p, min_delta=d) for a, p, d in _CASES)
+    assert check_early_stopping(lambda a, p, d: _learners_rule(a, p, min_delta=d)) is True
+    with pytest.raises(ExerciseFailed, match="calls _rule, which the checks define"):
+        check_early_stopping(lambda a, p, d: _rule(a, p, min_delta=d))
+
+
 @pytest.mark.parametrize("wrong, words", [
-    (lambda a, p, d: tuple(v + 1 for v in _rule(a, p, min_delta=d)), "counted from 0"),
-    (lambda a, p, d: (_rule(a, p, min_delta=d)[0], _rule(a, p, min_delta=d)[1] + 1), "one too late"),
-    (lambda a, p, d: (_rule(a, p, min_delta=d)[0], _rule(a, p, min_delta=d)[1] - 1), "one too early"),
-    (lambda a, p, d: _rule(a, p, better=lambda x, y: x >= y, min_delta=d), "equal to the best"),
-    (lambda a, p, d: _rule(a, p, against_last=True, min_delta=d), "BEST AUC so far"),
-    (lambda a, p, d: _rule(a, p), "ignored min_delta"),
-    (lambda a, p, d: _rule(a, p, min_delta=d, creep=True), "must not move the best"),
-    (lambda a, p, d: _rule(a, p, min_delta=d)[0], "two integers"),
+    (lambda a, p, d: tuple(v + 1 for v in _learners_rule(a, p, min_delta=d)), "counted from 0"),
+    (lambda a, p, d: (_learners_rule(a, p, min_delta=d)[0], _learners_rule(a, p, min_delta=d)[1] + 1), "one too late"),
+    (lambda a, p, d: (_learners_rule(a, p, min_delta=d)[0], _learners_rule(a, p, min_delta=d)[1] - 1), "one too early"),
+    (lambda a, p, d: _learners_rule(a, p, better=lambda x, y: x >= y, min_delta=d), "equal to the best"),
+    (lambda a, p, d: _learners_rule(a, p, against_last=True, min_delta=d), "BEST AUC so far"),
+    (lambda a, p, d: _learners_rule(a, p), "ignored min_delta"),
+    (lambda a, p, d: _learners_rule(a, p, min_delta=d, creep=True), "must not move the best"),
+    (lambda a, p, d: _learners_rule(a, p, min_delta=d)[0], "two integers"),
 ])
 def test_early_stopping_check_rejects_typical_mistakes(wrong, words):
     with pytest.raises(ExerciseFailed, match=words):
@@ -105,3 +132,58 @@ def test_training_step_check_leaves_global_seed_usable():
     check_training_step(_step())
     torch.manual_seed(0)
     assert torch.equal(torch.rand(1), a)
+
+
+# ---- review finding: the package's trainer, the check's reference, as the answer
+from din_tutorial.training import CTRTrainer
+
+
+def steps_with_the_trainer(model, x, y, optimizer):  # right numbers: it is what the check compares with
+    trainer = CTRTrainer(model, optimizer_fn=lambda params, **settings: optimizer, verbose=False)
+    return trainer.train_one_epoch([(x, y)])
+
+
+Trainer = CTRTrainer
+
+
+def steps_with_an_alias(model, x, y, optimizer):
+    return Trainer(model, optimizer_fn=lambda params, **settings: optimizer, verbose=False).train_one_epoch([(x, y)])
+
+
+def steps_with_a_method_of_some_trainer(model, x, y, optimizer):  # the trainer out of sight: only its method
+    trainer = make_trainer(model, optimizer)
+    return trainer.train_one_epoch([(x, y)])
+
+
+def make_trainer(model, optimizer):
+    return Trainer(model, optimizer_fn=lambda params, **settings: optimizer, verbose=False)
+
+
+@pytest.mark.parametrize("shortcut, words", [
+    (steps_with_the_trainer, "calls CTRTrainer: the exercise is to write the step"),
+    (steps_with_an_alias, "calls CTRTrainer \\(as Trainer\\): the exercise is to write the step"),
+    (steps_with_a_method_of_some_trainer, "calls CTRTrainer \\(as Trainer\\)"),
+])
+def test_training_step_check_refuses_the_trainer(shortcut, words):
+    with pytest.raises(ExerciseFailed, match=words):
+        check_training_step(shortcut)
+
+
+def test_the_trainer_shortcut_would_pass_without_the_refusal(monkeypatch):
+    import din_tutorial.checks.training_checks as tc
+
+    monkeypatch.setattr(tc, "refuse_calls", lambda *args, **kwargs: None)
+    assert check_training_step(steps_with_the_trainer) is True
+
+
+def fit(model, x, y, optimizer):  # the learner's own helper, named like the trainer's method: fine
+    model.train()
+    loss = F.binary_cross_entropy(model(x), y)
+    optimizer.zero_grad()
+    (loss + model.regularization_loss(x)).backward()
+    optimizer.step()
+    return loss.item()
+
+
+def test_training_step_check_accepts_an_own_helper_named_fit():
+    assert check_training_step(lambda model, x, y, optimizer: fit(model, x, y, optimizer)) is True

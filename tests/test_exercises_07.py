@@ -231,3 +231,36 @@ def test_the_refit_shortcut_would_pass_without_the_refusal(monkeypatch):
 
     monkeypatch.setattr(vc, "refuse_calls", lambda *args, **kwargs: None)
     assert check_pca_2d(refit_the_notebooks_pca) is True
+
+
+# ---- review findings: the reference, imported in the notebook's first cell, under another name
+theme_rank_auc = theme_rank_auc_reference  # what a learner may write: the reference itself as the answer
+ref = theme_rank_auc_reference
+
+
+@pytest.mark.parametrize("shortcut, words", [
+    (theme_rank_auc, "calls theme_rank_auc_reference, which the checks define"),
+    (lambda w, m, s: ref(w, m, s), "calls theme_rank_auc_reference \\(as ref\\), which the checks define"),
+])
+def test_rank_check_refuses_its_reference_under_any_name(shortcut, words):
+    with pytest.raises(ExerciseFailed, match=words):
+        check_theme_rank_auc(shortcut)
+
+
+class Projector:  # the learner's own class with a method named like an estimator's: fine
+    def fit(self, X):
+        Xc = X - X.mean(axis=0)
+        _, _, vt = np.linalg.svd(Xc, full_matrices=False)
+        return Xc @ vt[:2].T
+
+
+projector = Projector()
+
+
+def test_pca_check_accepts_an_own_class_and_refuses_an_alias_of_pca():
+    from sklearn.decomposition import PCA
+
+    assert check_pca_2d(lambda X: projector.fit(X)) is True
+    P = PCA
+    with pytest.raises(ExerciseFailed, match="calls PCA \\(as P\\): the exercise is to write the centring"):
+        check_pca_2d(lambda X: P(2).fit_transform(X))

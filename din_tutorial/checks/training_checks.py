@@ -17,7 +17,7 @@ import tempfile
 
 import numpy as np
 
-from ._core import ExerciseFailed, compare, exercise  # noqa: F401
+from ._core import ExerciseFailed, compare, exercise, refuse_calls  # noqa: F401
 
 __all__: list[str] = ["check_training_step", "check_early_stopping"]
 
@@ -148,7 +148,12 @@ def check_training_step(train_step) -> list[str]:
     """``train_step(model, x, y, optimizer)`` runs ONE step on the batch ``(x, y)`` (log loss plus the model's
     regularisation term) and returns the batch's log loss as a float. The check steps a tiny DIN (dropout,
     Dice and ``mba_reg > 0``, handed over in eval mode) twice with SGD and compares every weight with the
-    package's ``CTRTrainer.train_one_epoch`` on the same batches."""
+    package's ``CTRTrainer.train_one_epoch`` on the same batches; an answer that runs the trainer is refused."""
+    from ..training import CTRTrainer
+
+    what = "the step (forward pass, loss, gradients, update)"
+    refuse_calls(train_step, "train_step", {CTRTrainer: what, CTRTrainer.train_one_epoch: what, CTRTrainer.fit: what},
+                 reference="CTRTrainer.train_one_epoch")
     got_losses, got_states = _run(train_step)
     got_losses = [_as_float(v, f"the loss returned for batch {i}") for i, v in enumerate(got_losses)]
     want_losses, want_states = _run(_reference_step)
@@ -271,6 +276,9 @@ def check_early_stopping(early_stop) -> list[str]:
     """``early_stop(val_aucs, patience, min_delta)`` returns ``(best_epoch, stop_epoch)``, epochs counted from 0,
     where ``stop_epoch`` is the last epoch that is trained and an epoch improves only if its AUC beats the best
     so far by more than ``min_delta``. With ``min_delta=0`` compared with what ``CTRTrainer.fit`` does."""
+    from ..training import CTRTrainer
+
+    refuse_calls(early_stop, "early_stop", {CTRTrainer: "the early-stopping rule"}, reference="CTRTrainer.fit")
     wants = [_trainer_stops(a, p) if d == 0.0 else _rule(a, p, min_delta=d) for a, p, d in _CASES]
     gots = [_as_pair(early_stop(list(a), p, d), f"val_aucs={a}, patience={p}, min_delta={d}") for a, p, d in _CASES]
     if gots == wants:

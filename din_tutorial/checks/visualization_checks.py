@@ -45,12 +45,12 @@ def check_pca_2d(pca_2d, X=None) -> list[str]:
     """``pca_2d(X)`` takes an ``(n, d)`` array and returns the ``(n, 2)`` coordinates on the first two
     principal components. Compared with ``sklearn.decomposition.PCA(2).fit_transform(X)`` up to the
     sign of each component; ``X`` defaults to a synthetic cloud (pass the item embeddings to try yours)."""
-    from sklearn.decomposition import PCA
+    from sklearn.decomposition import PCA, TruncatedSVD
 
     # scikit-learn's PCA, or any fitted estimator in the notebook's scope (such as section 4a's `pca`), refitted
-    # or read: its methods and fitted attributes are refused by name
+    # or read: its methods and fitted attributes are refused by name, and the estimator itself under any name
     refuse_calls(pca_2d, "pca_2d", {name: "the centring and the SVD" for name in (
-        "PCA", "TruncatedSVD", "fit_transform", "fit", "transform", "components_", "explained_variance_",
+        PCA, TruncatedSVD, "fit_transform", "fit", "transform", "components_", "explained_variance_",
         "explained_variance_ratio_", "singular_values_", "mean_")}, reference="scikit-learn's PCA")
     X = _pca_data() if X is None else _np(X).astype(np.float64)
     want = PCA(n_components=2, svd_solver="full").fit_transform(X)
@@ -145,7 +145,7 @@ def check_theme_rank_auc(theme_rank_auc) -> list[str]:
     """``theme_rank_auc(weights, mask, same)`` takes three ``(batch, seq_len)`` tensors (float weights, bool
     mask of real steps, bool "same theme as the candidate") and returns ``(batch,)``: per row, the chance
     that a real same-theme behaviour has a larger ``|w|`` than a real one of another theme (ties half)."""
-    refuse_calls(theme_rank_auc, "theme_rank_auc", {"theme_rank_auc_reference": "the pairwise comparison"})
+    refuse_calls(theme_rank_auc, "theme_rank_auc", {theme_rank_auc_reference: "the pairwise comparison"})
     weights, mask, same = _rank_data()
     want = theme_rank_auc_reference(weights, mask, same)
     got = _np(theme_rank_auc(weights.clone(), mask.clone(), same.clone()))
