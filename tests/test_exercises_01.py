@@ -171,3 +171,44 @@ def test_negative_check_rejects_typical_mistakes(wrong, words):
 @pytest.mark.parametrize("check", [check_leave_one_out, check_pad_history, check_sample_negative])
 def test_stub_is_todo_and_returns_false(check, capsys):
     assert_stub_is_todo(check, capsys)
+
+
+# ---- review findings: aliases of generate_seq_feature, an order the task never asks for
+import din_tutorial as _dt
+
+gsf = _dt.generate_seq_feature  # a module-level alias, as a notebook cell could leave one
+
+
+def split_through_an_alias(items):
+    frames = gsf(_log(items), max_len=len(items) + 1, neg_ratio=0, shuffle=False)
+    return tuple([(list(h[h != PAD_ID]), t) for h, t in zip(f.hist_item_id, f.item_id)] for f in frames)
+
+
+def pad_through_an_alias(history, max_len):
+    _, _, test = gsf(_log([*history, max(history) + 1]), max_len=max_len, neg_ratio=0, shuffle=False)
+    return list(test["hist_item_id"].iloc[0])
+
+
+def newest_first_training_list(items):  # right: the task asks for three lists, not an order within one
+    s = _samples(items)
+    return s[:-2][::-1], s[-2:-1], s[-1:]
+
+
+def training_targets_one_step_late(items):  # right counts, wrong samples: each target skips one behaviour
+    s = [(list(items[:t]), items[t + 1]) for t in range(1, len(items) - 2)]
+    return s, _samples(items)[-2:-1], _samples(items)[-1:]
+
+
+def test_split_and_pad_checks_refuse_an_alias_of_generate_seq_feature():
+    with pytest.raises(ExerciseFailed, match="calls generate_seq_feature \\(as gsf\\): the exercise is to write the split"):
+        check_leave_one_out(split_through_an_alias)
+    with pytest.raises(ExerciseFailed, match="calls generate_seq_feature \\(as gsf\\): the exercise is to write the trunc"):
+        check_pad_history(pad_through_an_alias)
+
+
+def test_split_check_accepts_any_order_within_a_split_and_its_count_hint_does_not_contradict_itself():
+    assert check_leave_one_out(newest_first_training_list) is True
+    with pytest.raises(ExerciseFailed, match="the right number of samples \\(1 / 1 / 1 train / val / test samples\\), "
+                                             "but not the right ones") as err:
+        check_leave_one_out(training_targets_one_step_late)
+    assert "expected" not in str(err.value)

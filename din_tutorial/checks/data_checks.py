@@ -59,7 +59,7 @@ def reference_split(items) -> tuple[list, list, list]:
 
 def _refuse_the_package(fn, exercise_name: str, what: str) -> None:
     """An answer that calls the function the exercise asks the learner to write is no answer."""
-    refuse_calls(fn, exercise_name, {"generate_seq_feature": what})
+    refuse_calls(fn, exercise_name, {generate_seq_feature: what})
 
 
 def _normalise_split(out, items) -> tuple[list, list, list]:
@@ -111,8 +111,16 @@ def _split_hint(items, got, want) -> str:
     if len(items) <= 3:
         return (f"short timelines: with {len(items)} behaviours, count which positions can be a target at all "
                 f"(each needs at least one earlier behaviour); the test sample comes first, then validation")
-    return (f"for this timeline you returned {len(g_train)} / {len(g_val)} / {len(g_test)} train / val / test "
-            f"samples; expected {len(w_train)} / {len(w_val)} / {len(w_test)}")
+    counts = f"{len(g_train)} / {len(g_val)} / {len(g_test)} train / val / test samples"
+    if (len(g_train), len(g_val), len(g_test)) == (len(w_train), len(w_val), len(w_test)):
+        return (f"you returned the right number of samples ({counts}), but not the right ones: check which "
+                f"behaviour is each split's target, and that each history is every behaviour before its target")
+    return f"for this timeline you returned {counts}; expected {len(w_train)} / {len(w_val)} / {len(w_test)}"
+
+
+def _same_split(got, want) -> bool:
+    """The task asks for three lists of samples, not for an order within a list: compare each as a multiset."""
+    return all(sorted(g) == sorted(w) for g, w in zip(got, want))
 
 
 @exercise("Exercise 01.1: leave-one-out split by time")
@@ -123,14 +131,14 @@ def check_leave_one_out(leave_one_out) -> list[str]:
     for items in TIMELINES:
         want = reference_split(items)
         got = _normalise_split(leave_one_out(list(items)), items)
-        if got != want:
+        if not _same_split(got, want):
             raise ExerciseFailed(f"timeline {list(items)}: your split differs from generate_seq_feature's. "
                                  f"Hint: {_split_hint(items, got, want)}")
         n_samples += sum(len(p) for p in got)
     lengths = sorted({len(t) for t in TIMELINES})
     return [
         (f"{len(TIMELINES)} timelines of {lengths[0]} to {lengths[-1]} behaviours: the same {n_samples} "
-         f"(history, target) samples as generate_seq_feature, in the same splits"),
+         f"(history, target) samples as generate_seq_feature, in the same splits (in any order within a split)"),
         "every history holds only earlier behaviours; the test target is each user's last behaviour",
     ]
 
