@@ -233,3 +233,50 @@ def test_softmax_check_refuses_the_package_unit():
         check_masked_softmax(softmax_of_the_package)
     with pytest.raises(ExerciseFailed, match="calls weights_from_scores: the exercise is to write the masked softmax"):
         check_masked_softmax(softmax_of_a_unit)
+
+
+# ---- review findings: an alias of the unit; F.prelu on the (B, L, H) hidden layer
+AU = ActivationUnit  # a module-level alias, as a notebook cell could leave one
+
+
+def runs_the_unit_through_an_alias(query, keys, mask, params):
+    u = AU(query.shape[1], dims=[5], activation="prelu").eval()
+    u.load_state_dict(params)
+    return u(query, keys, mask, return_weights=True)
+
+
+_A_UNIT = ActivationUnit(1, dims=[1], use_softmax=True)
+_ITS_SOFTMAX = _A_UNIT.weights_from_scores  # a bound method, under another name
+
+
+def with_f_prelu(query, keys, mask, params):  # PyTorch's PReLU puts the channels on dim 1, not last
+    q = query.unsqueeze(1).expand_as(keys)
+    h = F.linear(torch.cat([q, keys, q - keys, q * keys], -1), params["first.weight"], params["first.bias"])
+    h = F.prelu(h, params["act.alpha"])
+    scores = F.linear(h, params["rest.output.weight"], params["rest.output.bias"]).squeeze(-1)
+    w = torch.where(mask, scores, 0.0)
+    return (w.unsqueeze(-1) * keys).sum(1), w
+
+
+def prelu_with_channels_moved(query, keys, mask, params):  # the same, with the channels on dim 1: right
+    q = query.unsqueeze(1).expand_as(keys)
+    h = F.linear(torch.cat([q, keys, q - keys, q * keys], -1), params["first.weight"], params["first.bias"])
+    h = F.prelu(h.transpose(1, 2), params["act.alpha"]).transpose(1, 2)
+    scores = F.linear(h, params["rest.output.weight"], params["rest.output.bias"]).squeeze(-1)
+    w = torch.where(mask, scores, 0.0)
+    return (w.unsqueeze(-1) * keys).sum(1), w
+
+
+def test_unit_checks_refuse_the_unit_under_another_name():
+    with pytest.raises(ExerciseFailed, match="calls ActivationUnit \\(as AU\\): the exercise is to write the unit's"):
+        check_activation_unit(runs_the_unit_through_an_alias)
+    with pytest.raises(ExerciseFailed, match="calls weights_from_scores \\(as _ITS_SOFTMAX\\): the exercise is to "
+                                             "write the masked softmax"):
+        check_masked_softmax(lambda scores, mask: _ITS_SOFTMAX(scores, mask))
+
+
+def test_unit_check_blames_f_prelu_not_the_input_blocks():
+    with pytest.raises(ExerciseFailed, match="F.prelu and nn.PReLU take the channels on dimension 1") as err:
+        check_activation_unit(with_f_prelu)
+    assert "4 * D" not in str(err.value)
+    assert check_activation_unit(prelu_with_channels_moved) is True

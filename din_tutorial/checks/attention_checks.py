@@ -170,8 +170,9 @@ def _attributes_used(fn) -> set[str]:
 
 def _refuse_the_unit(fn) -> None:
     """03.2's answer must not run the package's unit: the check compares with it."""
+    from ..layers import ActivationUnit
+
     what = "the unit's forward pass from its weights"
-    refuse_calls(fn, "activation_unit", {"ActivationUnit": what, "weights_from_scores": what})
     # The methods' names are ordinary words ("scores", "forward"): refused only as attributes
     # (``unit.scores(...)``), so that a learner's own variable of that name is not.
     used = _attributes_used(fn)
@@ -180,6 +181,7 @@ def _refuse_the_unit(fn) -> None:
             raise ExerciseFailed(f"your activation_unit calls .{name} (a method of the package's ActivationUnit): the "
                                  f"exercise is to write {what} yourself, from the rule (the check compares with "
                                  f"ActivationUnit for you)")
+    refuse_calls(fn, "activation_unit", {ActivationUnit: what, ActivationUnit.weights_from_scores: what})
 
 
 def _unit_and_params(dim: int, hidden: int, seed: int):
@@ -230,6 +232,13 @@ def check_activation_unit(activation_unit) -> list[str]:
         try:
             out = activation_unit(query.clone(), keys.clone(), mask.clone(), dict(params))
         except RuntimeError as err:
+            if "parameter numbers" in str(err) and "channel" in str(err):  # F.prelu / nn.PReLU on (B, L, H)
+                raise ExerciseFailed(
+                    f"{name}: your function raised {type(err).__name__}: {err}. Hint: PyTorch's F.prelu and "
+                    f"nn.PReLU take the channels on dimension 1, but the hidden layer is (batch, seq_len, H) with "
+                    f"its H channels last, so they read the history axis as the channels. Apply the slopes "
+                    f"params['act.alpha'] where h <= 0 yourself (they broadcast along the last axis), or move the "
+                    f"channels to dimension 1 and back") from None
             if "shape" in str(err) or "size" in str(err):
                 raise ExerciseFailed(
                     f"{name}: your function raised {type(err).__name__}: {err}. Hint: params['first.weight'] has "
@@ -291,8 +300,8 @@ def check_masked_softmax(masked_softmax) -> list[str]:
     An answer that calls the package's ``ActivationUnit`` or its ``weights_from_scores`` is refused."""
     from ..layers import ActivationUnit
 
-    refuse_calls(masked_softmax, "masked_softmax", {"ActivationUnit": "the masked softmax",
-                                                    "weights_from_scores": "the masked softmax"})
+    refuse_calls(masked_softmax, "masked_softmax", {ActivationUnit: "the masked softmax",
+                                                    ActivationUnit.weights_from_scores: "the masked softmax"})
 
     reference = ActivationUnit(1, dims=[1], use_softmax=True)
     lines = []
