@@ -285,3 +285,67 @@ def test_the_shortcuts_would_pass_without_the_refusal(monkeypatch):
                             (check_masked_moments, moments_by_the_package),
                             (check_masked_moments, moments_by_batchnorm)):
         assert check(shortcut) is True
+
+
+# ---- review findings: eps outside the root in the fold, NumPy moments, aliases, a learner's own `normalize`
+def fold_eps_outside_the_root(m, v, eps=1e-8):
+    scale = 1 / (torch.sqrt(v) + eps)
+    return scale, -m * scale
+
+
+def fold_right(m, v, eps=1e-8):
+    scale = 1 / torch.sqrt(v + eps)
+    return scale, -m * scale
+
+
+def test_fold_check_catches_eps_outside_the_square_root_with_its_hint():
+    """04.2's batch holds an input close to the running mean of the channel whose running variance is 0, so
+    1 / (sqrt(0) + eps) and 1 / sqrt(0 + eps) give different gates there."""
+    with pytest.raises(ExerciseFailed, match="eps goes inside the square root"):
+        check_dice_fold(fold_eps_outside_the_root)
+    assert check_dice_fold(fold_right) is True
+
+
+def moments_in_numpy(x, mask):  # right: 04.3 asks for no gradient, so NumPy will do
+    real = x.numpy()[mask.numpy()].astype("float64")
+    return real.mean(0), real.var(0)
+
+
+def moments_in_numpy_unbiased(x, mask):
+    real = x.numpy()[mask.numpy()].astype("float64")
+    return real.mean(0), real.var(0, ddof=1)
+
+
+def test_moments_check_accepts_numpy_and_gives_its_own_hints():
+    assert check_masked_moments(moments_in_numpy) is True
+    with pytest.raises(ExerciseFailed, match="biased variance") as err:
+        check_masked_moments(moments_in_numpy_unbiased)
+    assert "alpha" not in str(err.value)
+
+
+def normalize(s, mean, var, eps=1e-8):  # the learner's own helper, named like Dice's method: fine
+    return (s - mean) / torch.sqrt(var + eps)
+
+
+def train_with_own_normalize(s, alpha, mask=None, eps=1e-8):
+    real = s.reshape(-1, s.shape[-1]) if mask is None else s[mask]
+    mean = real.mean(0)
+    p = torch.sigmoid(normalize(s, mean, ((real - mean) ** 2).mean(0), eps))
+    return p * s + (1 - p) * alpha * s
+
+
+from din_tutorial import Dice as D  # an alias, as a notebook cell could leave one
+
+
+def moments_through_an_alias(x, mask):
+    d = D(x.shape[-1], momentum=1.0)
+    with torch.no_grad():
+        d(x, mask)
+    n = mask.sum()
+    return d.running_mean, d.running_var * (n - 1) / n
+
+
+def test_own_helper_named_like_the_package_passes_and_an_alias_is_refused():
+    assert check_dice_train(train_with_own_normalize) is True
+    with pytest.raises(ExerciseFailed, match="calls Dice \\(as D\\): the exercise is to write"):
+        check_masked_moments(moments_through_an_alias)
