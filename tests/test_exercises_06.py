@@ -61,9 +61,15 @@ def test_gauc_check_rejects_typical_mistakes(wrong, words):
         check_gauc(wrong)
 
 
-def test_gauc_check_accepts_the_vectorised_package_function():
+def test_gauc_check_refuses_the_package_function_whose_numbers_it_accepts(monkeypatch):
+    """The reference is vectorised and right: with the refusal switched off it passes; as an answer it is refused
+    (the notebook calls it just above the exercise)."""
+    import din_tutorial.checks.evaluation_checks as ec
     from din_tutorial.metrics import gauc
 
+    with pytest.raises(ExerciseFailed, match="calls gauc: the exercise is to write GAUC from its formula"):
+        check_gauc(gauc)
+    monkeypatch.setattr(ec, "refuse_calls", lambda *args, **kwargs: None)
     assert check_gauc(gauc)
 
 
@@ -161,3 +167,82 @@ def test_gauc_check_refuses_the_per_user_auc_shown_above_the_exercise():
     assert abs(weighted_per_user_auc(y, p, u) - gauc(y, p, u)) < 1e-12, "unrefused, the wrapper would pass"
     with pytest.raises(ExerciseFailed, match="calls per_user_auc"):
         check_gauc(weighted_per_user_auc)
+
+
+# ---- review findings: the package's GAUC and scikit-learn's curve under other names; a float32 answer
+from din_tutorial import metrics as M
+
+my_gauc = M.gauc  # what a learner may write right under the notebook's cell that calls M.gauc
+_g = M.gauc
+
+
+def _per_user_alias():
+    from din_tutorial.comparison import per_user_auc
+
+    return per_user_auc
+
+
+pua = _per_user_alias()
+
+
+def through_the_aliased_per_user_auc(y, p, u):
+    aucs, n = pua(y, {"m": p}, u)
+    ok = aucs["m"].notna()
+    return float((aucs["m"][ok] * n[ok]).sum() / n[ok].sum())
+
+
+def _closure_over_gauc():
+    g = M.gauc
+    return lambda y, p, u: g(y, p, u)
+
+
+def _cc():
+    from sklearn.calibration import calibration_curve
+
+    return calibration_curve
+
+
+cc = _cc()
+
+
+@pytest.mark.parametrize("shortcut, words", [
+    (my_gauc, "calls gauc: the exercise is to write GAUC"),
+    (lambda y, p, u: _g(y, p, u), "calls gauc \\(as _g\\): the exercise is to write GAUC"),
+    (_closure_over_gauc(), "calls gauc \\(as g\\)"),
+    (lambda y, p, u, f=M.gauc: f(y, p, u), "calls gauc"),
+    (through_the_aliased_per_user_auc, "calls per_user_auc \\(as pua\\): the exercise is to write each user's AUC"),
+])
+def test_gauc_check_refuses_the_package_under_any_name(shortcut, words):
+    with pytest.raises(ExerciseFailed, match=words):
+        check_gauc(shortcut)
+
+
+def test_reliability_check_refuses_an_alias_of_calibration_curve():
+    with pytest.raises(ExerciseFailed, match="calls calibration_curve \\(as cc\\): the exercise is to write the binning"):
+        check_reliability_bins(lambda y, p, n_bins: cc(y, p, n_bins=n_bins)[::-1])
+
+
+def per_user_auc(y, p, u):  # the learner's own helper, named like the package's: fine
+    out = []
+    for user in np.unique(u):
+        m = u == user
+        if 0 < y[m].sum() < m.sum():
+            out.append((m.sum(), roc_auc_score(y[m], p[m])))
+    return np.array(out, dtype=np.float64)
+
+
+def gauc_in_float32(y, p, u):  # right, returned as float32 (its rounding is a few 1e-8)
+    r = per_user_auc(y, p, u)
+    return np.float32((r[:, 0] * r[:, 1]).sum() / r[:, 0].sum())
+
+
+def gauc_off_by_a_little(y, p, u):  # wrong by 3e-6: more than float32 rounding, far less than a wrong rule
+    r = per_user_auc(y, p, u)
+    return float((r[:, 0] * r[:, 1]).sum() / r[:, 0].sum()) + 3e-6
+
+
+def test_gauc_check_accepts_float32_and_an_own_helper_and_does_not_blame_ties_for_a_tiny_difference():
+    assert check_gauc(gauc_in_float32) is True
+    with pytest.raises(ExerciseFailed, match="differs from the reference by 3.0e-06: more than rounding") as err:
+        check_gauc(gauc_off_by_a_little)
+    assert "tie" not in str(err.value)

@@ -56,6 +56,11 @@ def _per_user(y, p, u):
     return np.array(rows, dtype=np.float64)  # (users, 3): n, n_pos, auc
 
 
+#: How close a GAUC must be to the reference: float32 rounding (a few 1e-8 on a number below 1) stays far below
+#: it; the typical mistakes (ties, weights, skipped users) move the cases' GAUC by 1e-3 or more.
+GAUC_TOL = 1e-6
+
+
 def _gauc_variants(y, p, u) -> dict[str, float]:
     """What typical mistakes compute (their values tell the check which hint to give)."""
     r = _per_user(y, p, u)
@@ -84,10 +89,11 @@ _GAUC_HINTS = {
 def check_gauc(my_gauc) -> list[str]:
     """``my_gauc(y_true, y_pred, user_ids)`` takes three 1-D NumPy arrays and returns a float.
     Compared with :func:`din_tutorial.metrics.gauc` on five random cases."""
+    from ..comparison import per_user_auc
     from ..metrics import gauc
 
     # per_user_auc runs in the notebook just above the exercise: its per-user AUCs are the step to write
-    refuse_calls(my_gauc, "my_gauc", {"gauc": "GAUC from its formula", "per_user_auc": "each user's AUC"},
+    refuse_calls(my_gauc, "my_gauc", {gauc: "GAUC from its formula", per_user_auc: "each user's AUC"},
                  reference="din_tutorial.metrics.gauc")
     lines = []
     for i, (y, p, u) in enumerate(_gauc_cases()):
@@ -103,19 +109,28 @@ def check_gauc(my_gauc) -> list[str]:
         if math.isnan(got):
             raise ExerciseFailed(f"case {i}: your GAUC is NaN. Hint: a user with one class only has no AUC (NaN); "
                                  f"skip such users instead of averaging NaN in")
-        if math.isclose(got, want, abs_tol=1e-9):
+        if math.isclose(got, want, abs_tol=GAUC_TOL):
             n_users = len(np.unique(u))
             lines.append(f"case {i}: {y.size} impressions, {n_users} users: GAUC {got:.6f} = din_tutorial's")
             continue
         for name, value in _gauc_variants(y, p, u).items():
-            if math.isclose(got, value, abs_tol=1e-9):
+            if math.isclose(got, value, abs_tol=GAUC_TOL):
                 raise ExerciseFailed(f"case {i}: you returned {got:.6f}, the reference is {want:.6f}. "
                                      f"Hint: {_GAUC_HINTS[name]}")
-        hint = ("inside a user, a tie between a positive and a negative counts as half a correct pair "
-                "(rank the scores with ties averaged, or use sklearn's roc_auc_score per user)"
-                if i in (0, 1, 3) else "per user, AUC = share of (positive, negative) pairs ordered right; "
-                "GAUC = sum_u n_u AUC_u / sum_u n_u over users with both classes")
-        raise ExerciseFailed(f"case {i}: you returned {got:.6f}, the reference is {want:.6f}. Hint: {hint}")
+        digits = 6
+        while f"{got:.{digits}f}" == f"{want:.{digits}f}" and digits < 17:  # enough digits to show the difference
+            digits += 2
+        if abs(got - want) < 1e-4:  # a rule's mistake moves these cases' GAUC by 1e-3 or more: lost precision
+            hint = (f"your value differs from the reference by {abs(got - want):.1e}: more than rounding to float32 "
+                    f"explains, less than a wrong rule gives. Compute the sums in float64 (NumPy's default) and "
+                    f"look for an approximation")
+        elif i in (0, 1, 3):
+            hint = ("inside a user, a tie between a positive and a negative counts as half a correct pair "
+                    "(rank the scores with ties averaged, or use sklearn's roc_auc_score per user)")
+        else:
+            hint = ("per user, AUC = share of (positive, negative) pairs ordered right; "
+                    "GAUC = sum_u n_u AUC_u / sum_u n_u over users with both classes")
+        raise ExerciseFailed(f"case {i}: you returned {got:.{digits}f}, the reference is {want:.{digits}f}. Hint: {hint}")
     lines.append("single-class users skipped, ties counted half, users weighted by impressions")
     return lines
 
@@ -188,7 +203,7 @@ def check_reliability_bins(my_bins) -> list[str]:
     positives. Compared with ``sklearn.calibration.calibration_curve(..., strategy="uniform")``."""
     from sklearn.calibration import calibration_curve
 
-    refuse_calls(my_bins, "my_bins", {"calibration_curve": "the binning"})
+    refuse_calls(my_bins, "my_bins", {calibration_curve: "the binning"})
     lines = []
     for i, (y, p, n_bins) in enumerate(_calibration_cases()):
         observed, predicted = calibration_curve(y, p, n_bins=n_bins, strategy="uniform")
