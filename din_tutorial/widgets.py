@@ -1,7 +1,8 @@
 """What the notebooks' widgets draw: attention over one user's history, and the Dice curve.
 
 The functions here are plain and unit-tested (tests/test_widgets.py); a notebook wraps them in
-``ipywidgets.interact`` and also shows one static view, so it reads well when run headless.
+:func:`explore` (``ipywidgets.interact``'s job, with the first view drawn without capturing output, so that
+headless runners do not hang on it).
 
 * :func:`attention_for` runs a DIN on ONE user's sample (from a frame of
   :func:`~din_tutorial.data.generate_seq_feature`, e.g. the test split), optionally with another
@@ -36,6 +37,7 @@ __all__ = [
     "user_options",
     "dice_sliders",
     "plot_dice",
+    "explore",
 ]
 
 
@@ -301,3 +303,44 @@ def plot_dice(alpha: float = 0.25, mean: float = 0.0, var: float = 1.0):
     if var < 0:
         raise ValueError(f"Var[s] cannot be negative, got {var}")
     return plot_dice_vs_prelu(alpha=float(alpha), mean=float(mean), var=float(var))
+
+
+# ---------------------------------------------------------------------------- the controls
+def explore(draw, **controls):
+    """Show ``controls`` (ipywidgets) above an ``Output`` holding ``draw(**values)``'s figure; redraw on a change.
+
+    What ``ipywidgets.interact(draw, **controls)`` does, with one difference: the first figure is put
+    into the Output as a PNG (``Output.append_display_data``), not drawn inside ``with output:``. Inside
+    that block the Output captures the cell's own messages, and headless runners (nbconvert and nbmake,
+    through nbclient) then mirror the capture back to the kernel while they wait for the cell to end,
+    which now and then never happens (jupyter/nbclient#312, jupyter/nbconvert#2029; seen on notebooks 03
+    and 04). A change of a control needs a person, so redraws use ``with output:`` as interact does.
+    ``draw`` draws one matplotlib figure and returns it (as :func:`attention_figure` and :func:`plot_dice`
+    do); it does not call ``plt.show()``. Returns the Output.
+    """
+    import io
+
+    import ipywidgets
+    import matplotlib.pyplot as plt
+    from IPython.display import Image, display
+
+    out = ipywidgets.Output()
+
+    def values() -> dict:
+        return {name: w.value for name, w in controls.items()}
+
+    def redraw(change=None) -> None:
+        with out:
+            out.clear_output(wait=True)
+            draw(**values())
+            plt.show()
+
+    for w in controls.values():
+        w.observe(redraw, names="value")
+    display(ipywidgets.VBox([*controls.values(), out]))
+    fig = draw(**values())
+    png = io.BytesIO()
+    fig.savefig(png, format="png", bbox_inches="tight")
+    plt.close(fig)  # shown in the Output only, not also under the cell
+    out.append_display_data(Image(png.getvalue()))
+    return out

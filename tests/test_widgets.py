@@ -178,3 +178,27 @@ def test_dice_sliders_and_figure():
     plt.close(fig)
     with pytest.raises(ValueError, match="negative"):
         W.plot_dice(var=-1.0)
+
+
+def test_explore_puts_the_first_figure_into_the_output_without_capturing_and_redraws_on_change():
+    """explore = interact, except that the first view is appended as a PNG (no ``with output:`` capture:
+    headless nbclient hangs on that now and then), and a control's change redraws through the Output."""
+    import ipywidgets
+
+    calls = []
+
+    def draw(a):
+        calls.append(a)
+        fig, ax = plt.subplots()
+        ax.plot([0, a])
+        return fig
+
+    slider = ipywidgets.IntSlider(value=1, min=0, max=3)
+    out = W.explore(draw, a=slider)
+    assert calls == [1]
+    assert len(out.outputs) == 1 and set(out.outputs[0]["data"]) >= {"image/png"}, out.outputs
+    assert out.msg_id == "", "the first view captured no message"
+    assert plt.get_fignums() == [], "the first figure is closed: it shows in the Output only"
+    slider.value = 3
+    assert calls == [1, 3], "a change of the control redraws with its value"
+    plt.close("all")
