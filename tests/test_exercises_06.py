@@ -246,3 +246,46 @@ def test_gauc_check_accepts_float32_and_an_own_helper_and_does_not_blame_ties_fo
     with pytest.raises(ExerciseFailed, match="differs from the reference by 3.0e-06: more than rounding") as err:
         check_gauc(gauc_off_by_a_little)
     assert "tie" not in str(err.value)
+
+
+class _CallsGauc:  # a callable instance whose __call__ is the package's GAUC
+    def __call__(self, y, p, u):
+        return M.gauc(y, p, u)
+
+
+class _KeepsGauc:  # ... or which keeps it on self
+    def __init__(self):
+        self.f = M.gauc
+
+    def __call__(self, y, p, u):
+        return self.f(y, p, u)
+
+
+_TABLE = {"g": M.gauc}
+
+
+def _from_a_dict(y, p, u):
+    return _TABLE["g"](y, p, u)
+
+
+def _from_the_trainers_metrics(y, p, u):
+    from din_tutorial.training import metrics_of
+
+    return metrics_of({"y_true": y, "y_pred": p, "user_ids": u})["gauc"]
+
+
+class _OwnClass:  # the learner's own callable class, computing it: fine
+    def __call__(self, y, p, u):
+        r = per_user_auc(y, p, u)
+        return float((r[:, 0] * r[:, 1]).sum() / r[:, 0].sum())
+
+
+@pytest.mark.parametrize("shortcut, words", [
+    (_CallsGauc(), "calls gauc"), (_KeepsGauc(), "calls gauc \\(as f\\)"), (_from_a_dict, "calls gauc \\(as _TABLE\\)"),
+    (_from_the_trainers_metrics, "calls metrics_of"),
+])
+def test_gauc_check_refuses_a_callable_instance_a_container_and_the_trainers_metrics(shortcut, words):
+    """The third read's wrappers: a callable class, a dict holding gauc, the trainer's metrics_of."""
+    with pytest.raises(ExerciseFailed, match=words):
+        check_gauc(shortcut)
+    assert check_gauc(_OwnClass()) is True

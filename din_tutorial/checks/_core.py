@@ -160,7 +160,9 @@ def references(fn) -> list[tuple[str, object]]:
     The object is what the name resolves to: in the function's globals (or the builtins), in its closure
     cells, its default arguments, through ``module.attribute`` and ``Class.attribute`` chains and imports,
     and through the functions and classes the learner wrote (those sharing the answer's globals, such as
-    the notebook's own helpers), followed to any depth; :data:`UNRESOLVED` where the code alone cannot
+    the notebook's own helpers; a callable instance of such a class, the answer included, through its
+    ``__call__``, its class and what it keeps on ``self``; a dict, list or tuple through its items),
+    followed to any depth; :data:`UNRESOLVED` where the code alone cannot
     tell (an attribute of a local variable). Names built at run time (``getattr(m, "ga" + "uc")``) are
     not seen.
     """
@@ -177,6 +179,16 @@ def references(fn) -> list[tuple[str, object]]:
         runs, ingredients = _wrapped(obj)
         todo.extend((name, w) for w in runs)  # still under the name the answer used
         todo.extend((getattr(w, "__name__", "<argument>"), w) for w in ingredients)
+        if isinstance(obj, (dict, list, tuple, set, frozenset)):  # a container the code reads from: d["g"](...)
+            todo.extend((name, v) for v in (obj.values() if isinstance(obj, dict) else obj))
+            continue
+        call = _static_attribute(type(obj), "__call__")
+        learners = obj is fn or (home is not None and type(obj).__module__ == home.get("__name__"))
+        if learners and not isinstance(obj, (types.FunctionType, type)) and isinstance(call, types.FunctionType):
+            todo.append((name, call))  # a callable instance: its class's __call__ runs under the answer's name,
+            todo.append((type(obj).__name__, type(obj)))  # its class's other methods and what it keeps on self
+            todo.extend((key, value) for key, value in getattr(obj, "__dict__", {}).items())
+            continue
         if isinstance(obj, types.FunctionType):
             if home is None:
                 home = obj.__globals__

@@ -91,9 +91,12 @@ def check_gauc(my_gauc) -> list[str]:
     Compared with :func:`din_tutorial.metrics.gauc` on five random cases."""
     from ..comparison import per_user_auc
     from ..metrics import gauc
+    from ..training import metrics_of
 
-    # per_user_auc runs in the notebook just above the exercise: its per-user AUCs are the step to write
-    refuse_calls(my_gauc, "my_gauc", {gauc: "GAUC from its formula", per_user_auc: "each user's AUC"},
+    # per_user_auc runs in the notebook just above the exercise: its per-user AUCs are the step to write;
+    # metrics_of (the trainer's metrics) computes the same GAUC
+    refuse_calls(my_gauc, "my_gauc", {gauc: "GAUC from its formula", per_user_auc: "each user's AUC",
+                                      metrics_of: "GAUC from its formula"},
                  reference="din_tutorial.metrics.gauc")
     lines = []
     for i, (y, p, u) in enumerate(_gauc_cases()):
