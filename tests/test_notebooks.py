@@ -105,3 +105,38 @@ def test_din_tutorial_is_imported_before_torch(name):
     heavy = [i for i, line in enumerate(imports) if not line.split()[1].startswith("din_tutorial")]
     if heavy:
         assert imports[0].startswith("import din_tutorial"), f"{name}: import din_tutorial before {imports[heavy[0]]!r}"
+
+
+def _notebook_times():
+    """benchmarks/notebook_times.py as a module (benchmarks/ is not a package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "notebook_times.py"
+    spec = importlib.util.spec_from_file_location("notebook_times", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_runtimes_in_the_notebooks_are_the_measured_ones():
+    """00's map, its total and every header's **Runtime** line say what benchmarks/notebook_times.json measured."""
+    import json
+
+    times = _notebook_times()
+    report = json.loads((times.ROOT / "benchmarks" / "notebook_times.json").read_text())
+    for mode in ("full", "fast"):
+        measured = {r["notebook"] for r in report["modes"][mode]["notebooks"] if r["ok"]}
+        assert measured == {p.name for p in times.series(None)}, f"{mode} mode: every notebook measured, each ran to its end"
+    stale = [name for name, nb in times.documented(report).items()
+             if nb != json.loads((times.NOTEBOOKS / name).read_text())]
+    assert not stale, f"{stale} disagree with benchmarks/notebook_times.json: run benchmarks/notebook_times.py --write-docs"
+    index = "".join("".join(c["source"]) for c in json.loads((times.NOTEBOOKS / "00_index.ipynb").read_text())["cells"])
+    for name in measured:
+        assert times.map_cells(name, report) in index, f"00's map has {name}'s measured runtimes"
+    assert times.total_row(report) in index
+
+
+def test_duration_format():
+    times = _notebook_times()
+    assert [times.duration(s) for s in (4.4, 59.6, 60, 125.2, 1801)] == ["4 s", "1 min 00 s", "1 min 00 s",
+                                                                          "2 min 05 s", "30 min 01 s"]
