@@ -152,8 +152,11 @@ def measured_paragraph(report: dict) -> str:
         rec = report["modes"][mode]
         loads = [r["load_avg_1min_before"] for r in rec["notebooks"]]
         threads = rec.get("env", {}).get("OMP_NUM_THREADS", "unset")
+        only = rec["command"].split("--only", 1)[1].split("--")[0].split() if "--only" in rec["command"] else []
+        rerun = (f"; {', '.join(only)} rerun on their own after a change, in order, the others from the series run "
+                 f"before it" if only else "")
         parts.append(f"{mode} mode on {rec['started_utc'][:10]} (load average before each notebook "
-                     f"{min(loads):.1f} to {max(loads):.1f}, OMP_NUM_THREADS {threads})")
+                     f"{min(loads):.1f} to {max(loads):.1f}, OMP_NUM_THREADS {threads}{rerun})")
     return ("Runtimes come from `benchmarks/notebook_times.py` (its JSON: `benchmarks/notebook_times.json`): the "
             "series executed in order by `jupyter nbconvert --execute`, one fresh kernel per notebook, in a fresh "
             "copy of `notebooks/` (so 06 to 08 find only what 05 and 06 cached), wall time including the kernel's "

@@ -59,7 +59,10 @@ def reference_split(items) -> tuple[list, list, list]:
 
 def _refuse_the_package(fn, exercise_name: str, what: str) -> None:
     """An answer that calls the function the exercise asks the learner to write is no answer."""
-    refuse_calls(fn, exercise_name, {generate_seq_feature: what})
+    from ..data import draw_samples, history_window, sort_log
+
+    refuse_calls(fn, exercise_name, {generate_seq_feature: what, draw_samples: what, sort_log: what,
+                                     history_window: what}, reference="generate_seq_feature")
 
 
 def _normalise_split(out, items) -> tuple[list, list, list]:

@@ -91,12 +91,12 @@ def check_gauc(my_gauc) -> list[str]:
     Compared with :func:`din_tutorial.metrics.gauc` on five random cases."""
     from ..comparison import per_user_auc
     from ..metrics import gauc
-    from ..training import metrics_of
+    from ..training import CTRTrainer, metrics_of
 
     # per_user_auc runs in the notebook just above the exercise: its per-user AUCs are the step to write;
     # metrics_of (the trainer's metrics) computes the same GAUC
     refuse_calls(my_gauc, "my_gauc", {gauc: "GAUC from its formula", per_user_auc: "each user's AUC",
-                                      metrics_of: "GAUC from its formula"},
+                                      metrics_of: "GAUC from its formula", CTRTrainer: "GAUC from its formula"},
                  reference="din_tutorial.metrics.gauc")
     lines = []
     for i, (y, p, u) in enumerate(_gauc_cases()):
@@ -204,9 +204,10 @@ def check_reliability_bins(my_bins) -> list[str]:
     """``my_bins(y_true, y_prob, n_bins)`` returns ``(mean_predicted, observed_rate)``: for each non-empty
     bin of ``n_bins`` equal-width bins over [0, 1], the mean predicted probability and the share of
     positives. Compared with ``sklearn.calibration.calibration_curve(..., strategy="uniform")``."""
-    from sklearn.calibration import calibration_curve
+    from sklearn.calibration import CalibrationDisplay, calibration_curve
 
-    refuse_calls(my_bins, "my_bins", {calibration_curve: "the binning"})
+    refuse_calls(my_bins, "my_bins", {calibration_curve: "the binning", CalibrationDisplay: "the binning"},
+                 reference="calibration_curve")
     lines = []
     for i, (y, p, n_bins) in enumerate(_calibration_cases()):
         observed, predicted = calibration_curve(y, p, n_bins=n_bins, strategy="uniform")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import ExerciseFailed, exercise
+from ._core import ExerciseFailed, exercise, refuse_calls
 
 __all__: list[str] = ["check_user_sample", "check_seed_interval"]
 
@@ -141,6 +141,10 @@ def check_seed_interval(seed_interval) -> list[str]:
     half-width of its two-sided 95% confidence interval, from Student's t with n - 1 degrees of freedom.
 
     Tried on 2, 3, 5 and 10 values, against SciPy's t quantile."""
+    from ..tuning import summarize_ablation  # notebooks 03 and 04 show it: it computes this interval
+
+    refuse_calls(seed_interval, "seed_interval", {summarize_ablation: "the t interval"},
+                 reference="SciPy's t quantile")
     cases = [[0.861, 0.874], [0.8712, 0.8690, 0.8731], [0.70, 0.72, 0.69, 0.75, 0.71],
              list(np.linspace(0.80, 0.83, 10))]
     lines = []
