@@ -194,6 +194,7 @@ def test_explore_puts_the_first_figure_into_the_output_without_capturing_and_red
         return fig
 
     slider = ipywidgets.IntSlider(value=1, min=0, max=3)
+    plt.close("all")  # figures other tests left open
     out = W.explore(draw, a=slider)
     assert calls == [1]
     assert len(out.outputs) == 1 and set(out.outputs[0]["data"]) >= {"image/png"}, out.outputs
