@@ -1,5 +1,8 @@
 """Shortcuts a fourth independent read found through package functions an exercise's prompt or an earlier
-notebook shows: each is refused, with the thing it used named (the honest answers pass in tests/test_exercises_NN.py)."""
+notebook shows: each is refused, with the thing it used named (the honest answers pass in tests/test_exercises_NN.py).
+
+The refusal reads an answer's code before the check calls it, so these answers only need to reach for the
+function: their bodies are not run, and some (the split, the trainer's evaluation) stop short of a full answer."""
 import numpy as np
 import pytest
 
