@@ -2,10 +2,8 @@
 
 ``generate_seq_feature`` turns a log (one row per user behaviour) into DIN's samples: for
 each behaviour, the user's earlier behaviours are the history and the behaviour itself is
-the positive target; sampled items the user never touched are negatives. A sample has one
-form: rows of the sorted log (``sort_log``) drawn by ``draw_samples`` and kept by
-``din_tutorial.samples.LeanSamples``; the seed's frames are views of it. ``df_to_dict`` turns
-them into dicts of arrays, ``TensorBatchLoader`` (and ``DataGenerator``) cut batches by slicing.
+the positive target; sampled items the user never touched are negatives. ``df_to_dict``
+turns the frames into dicts of arrays, ``TensorBatchLoader`` (and ``DataGenerator``) batches.
 
 Everything is vectorised with NumPy (no Python loop over users or rows): a log of a million
 interactions is prepared in seconds. Taught in notebooks/01_data_preparation.ipynb, which
@@ -93,9 +91,7 @@ def _as_time_array(data: pd.DataFrame, col: str) -> np.ndarray:
         )
     values = s.to_numpy()
     # Integers stay integers: float64 would merge distinct nanosecond stamps (above 2**53) into ties.
-    if np.issubdtype(values.dtype, np.integer):
-        return values.astype(np.int64, copy=False)
-    return values.astype(np.float64, copy=False)
+    return values.astype(np.int64 if np.issubdtype(values.dtype, np.integer) else np.float64, copy=False)
 
 
 def _check_int(name: str, value, low: int = 0, meaning: str = "") -> int:
@@ -116,9 +112,7 @@ def check_labels(y, what: str = "y") -> np.ndarray:
     arr = np.asarray(y)
     if arr.ndim != 1:
         raise ValueError(f"{what} must be one label per sample (a 1-d array), got shape {arr.shape}")
-    if arr.dtype == bool:
-        return arr
-    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+    if arr.dtype.kind not in "biuf":  # booleans, integers, floats
         raise ValueError(
             f"{what} must hold numeric labels 0 or 1, got dtype {arr.dtype}; "
             f"map them first, e.g. y = (y == 'click').astype(int)"
@@ -135,10 +129,9 @@ def check_labels(y, what: str = "y") -> np.ndarray:
 
 
 def validate_log(data, user_col: str, item_col: str, time_col: str, item_attribute_cols: Sequence[str] = ()) -> None:
-    """Check that ``data`` is a non-empty frame holding the named columns; the error names the fix.
+    """Check that ``data`` is a non-empty frame holding the named columns (``sort_log`` checks their values).
 
-    ``sort_log`` checks the columns' values as it converts them. Taught in
-    notebooks/01_data_preparation.ipynb.
+    Taught in notebooks/01_data_preparation.ipynb.
     """
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}; load it with pd.read_csv(...)")
@@ -157,10 +150,8 @@ def id_vocabulary(ids) -> np.ndarray:
     """The distinct ids of ``ids``, most frequent first (equal counts: smaller id first).
 
     Entry ``c`` is the raw id whose code is ``c``: a table then needs one row per id the log
-    holds, not one per number up to its largest raw id (a log whose user ids reach 600,000 for
-    60,000 users would otherwise train ten times the rows). Frequent ids get small codes, so
-    the rows a batch reads most sit together at the top of the table. Taught in
-    notebooks/01_data_preparation.ipynb.
+    holds, not one per number up to its largest raw id, and the rows a batch reads most sit
+    together at its top. Taught in notebooks/01_data_preparation.ipynb.
     """
     values, counts = np.unique(np.asarray(ids, dtype=np.int64), return_counts=True)
     return values[np.lexsort((values, -counts))]
@@ -186,12 +177,9 @@ def to_codes(raw, vocabulary: np.ndarray) -> np.ndarray:
 def encode_ids(data: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """A copy of ``data`` whose ``columns`` hold contiguous codes, and each column's vocabulary.
 
-    ``vocabularies[col][code]`` is the raw id (``id_vocabulary``); ``to_codes(raw,
-    vocabularies[col])`` maps new raw ids the same way. Encode the log before
-    ``generate_seq_feature`` when its ids are sparse: the samples are then a valid draw of the
-    encoded log (ties ordered and negatives drawn by the codes' values);
-    ``prepare_samples(..., encode=True)`` instead draws on the raw ids and encodes afterwards,
-    so its samples equal the raw log's up to the mapping. Taught in notebooks/01_data_preparation.ipynb.
+    ``vocabularies[col]`` is ``id_vocabulary``'s; ``to_codes`` maps new raw ids the same way. The
+    encoded log's samples order ties and draw negatives by the codes; ``prepare_samples(...,
+    encode=True)`` draws on the raw ids, then encodes. Taught in notebooks/01_data_preparation.ipynb.
     """
     missing = [c for c in columns if c not in data.columns]
     if missing:
@@ -230,21 +218,19 @@ def tie_key(users, items) -> np.ndarray:
 
     For each user a fixed pseudo-random order of the items, unrelated to the item's id: ids
     follow popularity and age in real logs, and ordering ties by id would make the last (test)
-    targets systematically the newer, rarer items. It depends on the values only, so the samples
-    do not depend on the log's row order. For one user, XOR with a constant and ``splitmix64``
-    are bijections, so two distinct items never share a key: a user's ties are totally ordered.
-    Taught in notebooks/01_data_preparation.ipynb.
+    targets systematically the newer, rarer items. It depends on the values only, not the row
+    order. For one user it is a bijection of the item (XOR with a constant and ``splitmix64``
+    are), so a user's ties are totally ordered. Taught in notebooks/01_data_preparation.ipynb.
     """
     return splitmix64(splitmix64(users) ^ np.asarray(items).astype(np.uint64))
 
 
 @dataclass
 class SortedLog:
-    """A log's id columns sorted by (user, time, ``tie_key(user, item)``), with each user's rows.
+    """A log's id columns as ``sort_log`` sorts them, with each user's rows.
 
-    Built by ``sort_log``. Row ``i`` of every array is row ``order[i]`` of the input; the rows
-    of user ``u`` (the ``u``-th smallest user id) are ``starts[u] .. starts[u] + counts[u] - 1``.
-    Taught in notebooks/01_data_preparation.ipynb.
+    Row ``i`` of every array is row ``order[i]`` of the input; the rows of user ``u`` (the ``u``-th
+    smallest user id) are ``starts[u] .. starts[u] + counts[u] - 1``. Taught in notebooks/01_data_preparation.ipynb.
     """
 
     user_col: str
@@ -273,9 +259,8 @@ def sort_log(data: pd.DataFrame, user_col: str = "user_id", item_col: str = "ite
              time_col: str = "timestamp", item_attribute_cols: Sequence[str] | None = ()) -> SortedLog:
     """Validate a log and sort it by (user, time, ``tie_key``): the one order every sample is cut from.
 
-    Equal times are common (Amazon's review times are whole days): ``tie_key`` orders them, so
-    rows equal in user, time and item give equal samples whatever their order. Each item
-    attribute must have one value per item (the negatives take theirs from ``attr_of_item``).
+    Equal times are common (Amazon's review times are whole days). Each item attribute must
+    have one value per item (the negatives take theirs from ``attr_of_item``).
     Taught in notebooks/01_data_preparation.ipynb.
     """
     item_attribute_cols = list(item_attribute_cols or ())
@@ -298,7 +283,6 @@ def sort_log(data: pd.DataFrame, user_col: str = "user_id", item_col: str = "ite
             )
         attr_of_item[c] = table
 
-    # Within a user the tie key is a bijection of the item, so equal keys mean equal rows (user, time, item).
     order = np.lexsort((tie_key(users, items), times, users))
     users, items, times = users[order], items[order], times[order]
     attrs = {c: a[order] for c, a in attrs.items()}
@@ -321,12 +305,9 @@ def user_level_values(data: pd.DataFrame, log: SortedLog, columns: Sequence[str]
     out = {}
     for c in columns:
         v = data[c].to_numpy()[log.order]
-        if v.dtype.kind in "biuMm":
-            differs = v[1:] != v[:-1]
-        else:  # floats with NaN, strings, mixed: equal factorized codes (NaN is one code)
-            codes = pd.factorize(v, use_na_sentinel=False)[0]
-            differs = codes[1:] != codes[:-1]
-        if not (differs & same_user).any():
+        # floats with NaN, strings, mixed: compare factorized codes (NaN is one code)
+        codes = v if v.dtype.kind in "biuMm" else pd.factorize(v, use_na_sentinel=False)[0]
+        if not ((codes[1:] != codes[:-1]) & same_user).any():
             out[c] = v[log.starts]
     return out
 
@@ -335,12 +316,10 @@ def user_level_values(data: pd.DataFrame, log: SortedLog, columns: Sequence[str]
 def history_window(column: np.ndarray, start, hist_len: np.ndarray, max_len: int) -> np.ndarray:
     """Histories as a ``(n_samples, max_len)`` int64 matrix: oldest first, real steps then ``PAD_ID``.
 
-    The one history window of the package. ``column`` is a sorted log's column followed by
-    ``max_len`` ``PAD_ID``s; a sample with ``hist_len = h`` whose history starts at sorted row
-    ``start`` reads rows ``start .. start + h - 1``: the window of ``max_len`` rows from ``start``,
-    with the steps from ``h`` on (its target and later rows) overwritten by padding. Copying
-    whole windows (a row gather from a strided view) is several times faster than gathering
-    ``n_samples * max_len`` single elements. Taught in notebooks/01_data_preparation.ipynb.
+    ``column`` is a sorted log's column followed by ``max_len`` ``PAD_ID``s; a sample with
+    ``hist_len = h`` starting at sorted row ``start`` reads the ``max_len``-row window from
+    ``start`` (a row gather: several times faster than single elements) and pads its steps from
+    ``h`` on (its target and later rows). Taught in notebooks/01_data_preparation.ipynb.
     """
     out = np.lib.stride_tricks.sliding_window_view(column, max_len)[start].astype(np.int64, copy=False)
     np.putmask(out, np.arange(max_len) >= np.asarray(hist_len)[:, None], PAD_ID)
@@ -402,9 +381,7 @@ def draw_samples(log: SortedLog, min_item: int = 0, shuffle: bool = True, max_le
             f"({int(counts[~keep_user].sum())} rows); "
             + ("lower min_item to keep users with few behaviours" if min_item > 2
                else "a sample needs at least one earlier behaviour as its history"),
-            DataPreparationWarning,
-            stacklevel=stacklevel + 1,
-        )
+            DataPreparationWarning, stacklevel=stacklevel + 1)
 
     # Positions t = 0, 1, ... within each user and the split of each row: -1 none, 0 train, 1 val, 2 test.
     pos_in_user = np.arange(len(users)) - np.repeat(starts, counts)
@@ -441,11 +418,9 @@ def draw_samples(log: SortedLog, min_item: int = 0, shuffle: bool = True, max_le
             row, target, label = row[perm], target[perm], label[perm]
             del perm
         hist_len = np.minimum(pos_in_user[row], max_len)
-        out[f"{name}.user"] = np.searchsorted(starts, row, side="right") - 1
-        out[f"{name}.target"] = target
-        out[f"{name}.label"] = label
-        out[f"{name}.start"] = row - hist_len
-        out[f"{name}.len"] = hist_len
+        fields = {"user": np.searchsorted(starts, row, side="right") - 1, "target": target, "label": label,
+                  "start": row - hist_len, "len": hist_len}
+        out.update({f"{name}.{k}": v for k, v in fields.items()})
     return out
 
 
@@ -465,10 +440,9 @@ def generate_seq_feature(data: pd.DataFrame, user_col: str = "user_id", item_col
     (``neg_sampling="popularity"``, a harder task), with their own attributes.
 
     Ids are never re-encoded or shifted: vocabularies sized ``data[col].max() + 1`` are
-    enough. Histories are ``hist_<item_col>`` and ``hist_<attr>`` columns holding int64
-    arrays of length ``max_len``, oldest first, padded at the end with ``PAD_ID`` (-1). The
-    frames are views of the lean samples (``LeanSamples.gather``; ``build_samples`` gives the
-    same samples for logs too big for frames) plus the target's time and the profile.
+    enough. Histories (``hist_<item_col>``, ``hist_<attr>``) are int64 arrays of length
+    ``max_len``, oldest first, padded at the end with ``PAD_ID`` (-1). The frames are views of
+    the lean samples (``LeanSamples.gather``; ``build_samples`` for logs too big for frames).
 
     Args:
         data: the log, one row per behaviour.
@@ -505,8 +479,7 @@ def generate_seq_feature(data: pd.DataFrame, user_col: str = "user_id", item_col
         cols = {k: list(v) if v.ndim == 2 else v for k, v in lean.gather(split, slice(None)).items()}
         cols[time_col] = sorted_times[np.asarray(lean.arrays[f"{split}.start"], dtype=np.int64) + cols["hist_len"]]
         user = np.asarray(lean.arrays[f"{split}.user"])
-        for c, v in user_level.items():
-            cols[c] = v[user]
+        cols.update({c: v[user] for c, v in user_level.items()})
         cols["label"] = lean.labels(split).astype(np.int64)
         frames.append(pd.DataFrame(cols))
     return frames[0], frames[1], frames[2]
@@ -516,11 +489,9 @@ def generate_seq_feature(data: pd.DataFrame, user_col: str = "user_id", item_col
 def df_to_dict(data: pd.DataFrame) -> dict[str, np.ndarray]:
     """Turn a frame into ``{column: array}``; history columns become ``(n, seq_len)`` int64 matrices.
 
-    Datetime columns (such as the target time ``generate_seq_feature`` carries when the log's
-    time is a datetime) become int64 nanoseconds since 1970-01-01 UTC, time-zone aware ones
-    converted to UTC first, and timedeltas int64 nanoseconds: a tensor holds numbers, and
-    this is the same number ``generate_seq_feature`` orders behaviours by.
-    Taught in notebooks/01_data_preparation.ipynb.
+    Datetime and timedelta columns (e.g. the target time of a log timed by datetimes) become
+    int64 nanoseconds (``_nanoseconds``): a tensor holds numbers, and these are the numbers
+    ``generate_seq_feature`` orders behaviours by. Taught in notebooks/01_data_preparation.ipynb.
     """
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"df_to_dict expects a pandas DataFrame, got {type(data).__name__}")
@@ -549,12 +520,10 @@ def _to_tensor(key: str, value) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value
     arr = np.asarray(value)
-    if np.issubdtype(arr.dtype, np.datetime64) or np.issubdtype(arr.dtype, np.timedelta64):
+    if arr.dtype.kind in "mM":
         arr = _nanoseconds(arr)  # as df_to_dict does
-    if arr.dtype == bool:
-        return torch.from_numpy(arr.astype(np.float32))
-    if np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating):
-        out = np.ascontiguousarray(arr, dtype=np.int64 if np.issubdtype(arr.dtype, np.integer) else np.float32)
+    if arr.dtype.kind in "biuf":  # booleans become float32, as floats do
+        out = np.ascontiguousarray(arr, dtype=np.int64 if arr.dtype.kind in "iu" else np.float32)
         if not out.flags.writeable:  # read-only views (pandas' copy-on-write, memory maps): torch wants its own
             out = out.copy()
         return torch.from_numpy(out)
@@ -578,10 +547,7 @@ def _n_rows(x: Mapping[str, object], y=None) -> int:
 
 
 def check_shard(n_total: int, rank: int, world_size: int, what: str = "split") -> tuple[int, int]:
-    """Validate ``rank`` and ``world_size`` for a split of ``n_total`` samples; return them as ints.
-
-    Taught in notebooks/09_scaling_out.ipynb.
-    """
+    """Validate ``rank`` and ``world_size`` for ``n_total`` samples, as ints (notebooks/09_scaling_out.ipynb)."""
     world_size = _check_int("world_size", world_size, 1)
     rank = _check_int("rank", rank, 0)
     if rank >= world_size:
@@ -684,14 +650,13 @@ class TensorSamples(BatchedSamples):
         return self.n
 
     def batch(self, rows):
-        if isinstance(rows, slice):
-            xb = {k: v[rows] for k, v in self.x.items()}
-            yb = None if self.y is None else self.y[rows]
-        else:
-            rows = torch.from_numpy(rows)
-            xb = {k: v.index_select(0, rows) for k, v in self.x.items()}
-            yb = None if self.y is None else self.y.index_select(0, rows)
-        return xb if yb is None else (xb, yb)
+        index = None if isinstance(rows, slice) else torch.from_numpy(rows)
+
+        def cut(v: torch.Tensor) -> torch.Tensor:
+            return v[rows] if index is None else v.index_select(0, index)
+
+        xb = {k: cut(v) for k, v in self.x.items()}
+        return xb if self.y is None else (xb, cut(self.y))
 
     @property
     def keys(self) -> list[str]:
@@ -704,12 +669,10 @@ def _passthrough(batch):
 
 
 class ShardedLoader(DataLoader):
-    """A ``torch.utils.data.DataLoader`` over a ``BatchedSamples`` dataset, split for ``rank``.
+    """A ``torch.utils.data.DataLoader`` over a ``BatchedSamples`` dataset, split for ``rank`` by a ``ShardSampler``.
 
-    Its sampler is a ``ShardSampler`` (a ``DistributedSampler``): shuffled, each epoch's order is
-    a function of ``(seed, epoch)`` only; unshuffled, contiguous blocks. Workers and pinned memory
-    are the DataLoader's own. ``set_epoch(epoch, seed=None)`` sets the sampler's epoch (and seed);
-    ``n_samples`` is this rank's sample count, ``total_samples`` the split's, ``keys`` the inputs.
+    Workers and pinned memory are the DataLoader's own. ``n_samples`` is this rank's sample
+    count, ``total_samples`` the split's, ``keys`` the inputs.
     Taught in notebooks/01_data_preparation.ipynb (sharding: notebooks/09_scaling_out.ipynb).
     """
 
@@ -739,12 +702,11 @@ class ShardedLoader(DataLoader):
 
 
 class TensorBatchLoader(ShardedLoader):
-    """A ``DataLoader`` of ``(x, y)`` batches over a dict of tensors (``TensorSamples``), split for ``rank``.
+    """A ``ShardedLoader`` of ``(x, y)`` batches over a dict of tensors (``TensorSamples``).
 
     ``x`` is a dict of arrays or tensors with the same first dimension, ``y`` the labels (0 or 1;
     None for prediction: batches are then ``x`` alone). Call ``set_epoch(epoch)`` before each
-    epoch for a new order (iterating again without it repeats the order); other arguments and
-    the sharding as ``ShardedLoader``. Taught in notebooks/01_data_preparation.ipynb (sharding: 09).
+    epoch for a new order (iterating again repeats it). Taught in notebooks/01_data_preparation.ipynb.
     """
 
     def __init__(self, x: Mapping[str, object], y=None, batch_size: int = 256, shuffle: bool = False, **kw):
@@ -778,8 +740,7 @@ class DataGenerator:
         if x_val is None:
             if split_ratio is None:
                 raise ValueError("pass x_val and y_val, or split_ratio=(train_share, val_share) to cut them from x")
-            n_train = int(len(y) * split_ratio[0])
-            n_val = int(len(y) * split_ratio[1])
+            n_train, n_val = int(len(y) * split_ratio[0]), int(len(y) * split_ratio[1])
 
             def rows(lo, hi):
                 return {k: np.asarray(v)[lo:hi] for k, v in x.items()}, y[lo:hi]

@@ -17,14 +17,9 @@ a million interactions):
 ``vocab.<col>``                 raw id of each code, for each encoded column (``encode``)
 ============================  ===============================================================
 
-A loader (``LeanBatchLoader``) gathers each batch's histories with ``data.history_window``.
-Its batches are those of ``df_to_dict`` and ``TensorBatchLoader`` for the same log (the same
-keys, values and order, without the target time and the label among the inputs).
-
-A prepared folder holds one ``.npy`` file per array and a JSON manifest, opened with
-``np.load(mmap_mode="r")``: nothing is read until a batch touches it, and the ranks of a
-``torchrun`` job that open the same folder share one copy through the page cache. A folder
-is never rewritten in place (``LeanSamples.save``). Taught in notebooks/09_scaling_out.ipynb.
+A prepared folder holds one ``.npy`` file per array and a JSON manifest, opened memory-mapped
+(``open_samples``): the ranks of a ``torchrun`` job that open the same folder share one copy
+through the page cache. Taught in notebooks/09_scaling_out.ipynb.
 """
 from __future__ import annotations
 
@@ -55,10 +50,7 @@ MANIFEST = "manifest.json"
 
 
 class SamplesMismatchError(ValueError):
-    """A prepared folder was made by another format or package version, or with other settings.
-
-    Taught in notebooks/09_scaling_out.ipynb.
-    """
+    """A folder made by another format or package version, or with other settings (notebooks/09_scaling_out.ipynb)."""
 
 
 def _smallest_int(max_value: int, min_value: int = -1) -> type:
@@ -71,10 +63,9 @@ class LeanSamples:
     """Prepared samples in the form described in the module docstring.
 
     Made by ``build_samples`` (in memory), ``prepare_samples`` / ``prepare_samples_from_csv``
-    (written to a folder and opened memory-mapped) or ``open_samples`` (an existing folder).
-    ``arrays`` maps each array's name to a NumPy array (a read-only memory map when opened
-    from a folder); ``manifest`` holds the settings, column names, counts, vocabulary sizes
-    and a hash of the log. Taught in notebooks/09_scaling_out.ipynb.
+    (written to a folder, then opened) or ``open_samples``. ``arrays`` maps each array's name to
+    a NumPy array (a read-only memory map when opened from a folder); ``manifest`` holds the
+    settings, column names, counts, vocabulary sizes and a hash of the log. Taught in notebooks/09_scaling_out.ipynb.
     """
 
     def __init__(self, arrays: dict[str, np.ndarray], manifest: dict, folder: Path | None = None):
@@ -138,9 +129,8 @@ class LeanSamples:
     def target_counts(self, split: str = "train", label: int = 1, block: int = 1 << 22) -> np.ndarray:
         """How often each item id is the target of a sample of ``split`` with ``label`` (int64, one per id).
 
-        ``np.bincount`` of the target ids, ``block`` samples at a time: the popularity baseline
-        (``counts[item]``: how often an item was a positive in training) reads the targets and
-        labels only, never a history. The result has ``vocab[item_col]`` entries.
+        ``np.bincount`` of the target ids, ``block`` samples at a time, ``vocab[item_col]`` entries:
+        the popularity baseline reads the targets and labels only, never a history.
         """
         target, labels = self.arrays[f"{self._check_split(split)}.target"], self.labels(split)
         counts = np.zeros(self.vocab[self.item_col], dtype=np.int64)
@@ -206,16 +196,26 @@ class LeanSamples:
                     f"choose a new or empty folder"
                 )
         folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _beside(folder, "new")
+        unique = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"  # beside folder: the same file system, so renames are atomic
+        tmp, old = folder.parent / f".{folder.name}.new-{unique}", folder.parent / f".{folder.name}.old-{unique}"
         tmp.mkdir()
         try:
             for name, arr in self.arrays.items():
                 np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
             (tmp / MANIFEST).write_text(json.dumps(self.manifest, indent=2, sort_keys=True))
-            _move_into_place(tmp, folder)
+            moved = folder.exists()
+            if moved:  # a directory cannot be renamed onto a non-empty one: move the old one aside first
+                os.rename(folder, old)
+            try:
+                os.rename(tmp, folder)
+            except BaseException:
+                if moved:
+                    os.rename(old, folder)  # put the old one back
+                raise
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        shutil.rmtree(old, ignore_errors=True)  # memory maps of its files stay valid until unmapped
         return folder
 
     def __repr__(self) -> str:
@@ -223,26 +223,6 @@ class LeanSamples:
         where = f" at {self.folder}" if self.folder else " in memory"
         return (f"LeanSamples({c['interactions']} interactions, train/val/test {c['train']}/{c['val']}/{c['test']}"
                 f" samples, max_len {self.max_len}{where})")
-
-
-def _beside(folder: Path, what: str) -> Path:
-    """A new name beside ``folder`` (same file system, so renames are atomic), unique to this call."""
-    return folder.parent / f".{folder.name}.{what}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
-
-
-def _move_into_place(new: Path, folder: Path) -> None:
-    """Rename the complete folder ``new`` to ``folder``; an existing ``folder`` is renamed aside, then removed."""
-    if not folder.exists():
-        os.rename(new, folder)
-        return
-    old = _beside(folder, "old")
-    os.rename(folder, old)  # a directory cannot be renamed onto a non-empty one: move the old one aside first
-    try:
-        os.rename(new, folder)
-    except BaseException:
-        os.rename(old, folder)  # put the old one back
-        raise
-    shutil.rmtree(old, ignore_errors=True)  # memory maps of its files stay valid until unmapped
 
 
 def _log_hash(log: SortedLog, user_values: dict[str, np.ndarray]) -> str:
@@ -274,8 +254,7 @@ def build_samples(data: pd.DataFrame, user_col: str = "user_id", item_col: str =
 
     ``user_columns=None`` carries every user-level column as ``generate_seq_feature`` does;
     numeric ones only, as a memory map holds numbers (datetimes become int64 nanoseconds);
-    others are dropped with a warning that names them. ``prepare_samples`` writes the result
-    to a folder. Taught in notebooks/09_scaling_out.ipynb.
+    others are dropped with a warning that names them. Taught in notebooks/09_scaling_out.ipynb.
     """
     log = sort_log(data, user_col, item_col, time_col, item_attribute_cols)
     if user_columns is not None:
@@ -341,12 +320,9 @@ def _assemble(log: SortedLog, users: dict[str, np.ndarray], encode: bool | None,
     for name, v in samples.items():
         field = name.split(".")[1]
         arrays[name] = (ids(log.item_col, v) if field == "target" else v).astype(stored_type[field])
-    for c, v in vocabs.items():
-        arrays[f"vocab.{c}"] = v
+    arrays.update({f"vocab.{c}": v for c, v in vocabs.items()})
     manifest = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "package_version": __version__,
+        "format": FORMAT, "format_version": FORMAT_VERSION, "package_version": __version__,
         "settings": settings,
         "columns": {"user": log.user_col, "item": log.item_col, "time": log.time_col,
                     "item_attributes": list(log.attrs), "user_level": list(users), "encoded": list(vocabs)},
@@ -362,13 +338,10 @@ def _assemble(log: SortedLog, users: dict[str, np.ndarray], encode: bool | None,
 def prepare_samples(data: pd.DataFrame, folder: str | os.PathLike, **kwargs) -> LeanSamples:
     """``build_samples(data, **kwargs)`` written to ``folder``, returned opened memory-mapped.
 
-    The in-memory arrays are freed before returning, so the caller (and every process that
-    calls ``open_samples(folder)``) holds only pages a batch has touched, shared through the
-    page cache. Taught in notebooks/09_scaling_out.ipynb.
+    The in-memory arrays are freed before returning: the caller holds only the pages a batch has
+    touched (shared through the page cache). Taught in notebooks/09_scaling_out.ipynb.
     """
-    samples = build_samples(data, **kwargs)
-    samples.save(folder)
-    del samples
+    build_samples(data, **kwargs).save(folder)
     return open_samples(folder)
 
 
@@ -411,11 +384,10 @@ def prepare_samples_from_csv(path: str | os.PathLike, folder: str | os.PathLike,
 def open_samples(folder: str | os.PathLike, **expected) -> LeanSamples:
     """Open a prepared folder memory-mapped (``np.load(mmap_mode="r")``): nothing is read yet.
 
-    ``expected`` names what the caller needs: any of ``max_len``, ``neg_ratio``,
-    ``neg_sampling``, ``seed``, ``min_item``, ``shuffle``, ``user_col``, ``item_col``,
-    ``time_col``, ``item_attribute_cols`` and ``log_sha256``. A folder made with other
-    values, by another format version or by another package version raises
-    ``SamplesMismatchError`` naming each difference. Taught in notebooks/09_scaling_out.ipynb.
+    ``expected`` names what the caller needs: any of ``LeanSamples.settings``, ``user_col``,
+    ``item_col``, ``time_col``, ``item_attribute_cols`` and ``log_sha256``. A folder made with
+    other values, or by another format or package version, raises ``SamplesMismatchError``
+    naming each difference. Taught in notebooks/09_scaling_out.ipynb.
     """
     folder = Path(folder)
     path = folder / MANIFEST
@@ -462,8 +434,7 @@ def open_samples(folder: str | os.PathLike, **expected) -> LeanSamples:
 class LeanDataset(BatchedSamples):
     """One split of ``LeanSamples`` as a dataset: ``batch(rows)`` is ``LeanSamples.gather`` as tensors.
 
-    The batch is read from the (memory-mapped) arrays when asked for; nothing is copied up
-    front. Taught in notebooks/09_scaling_out.ipynb.
+    Nothing is copied up front. Taught in notebooks/09_scaling_out.ipynb.
     """
 
     def __init__(self, samples: LeanSamples, split: str):
@@ -485,8 +456,8 @@ class LeanDataset(BatchedSamples):
 class LeanBatchLoader(ShardedLoader):
     """A ``DataLoader`` of ``(x, y)`` batches of one split of ``LeanSamples`` (``LeanDataset``), split for ``rank``.
 
-    A ``ShardedLoader`` as ``TensorBatchLoader`` is, so both give the same batches for the same
-    samples. Taught in notebooks/09_scaling_out.ipynb.
+    A ``ShardedLoader`` as ``TensorBatchLoader`` is: the same batches for the same log (the same keys,
+    values and order, without the target time and the label). Taught in notebooks/09_scaling_out.ipynb.
     """
 
     def __init__(self, samples: LeanSamples, split: str, batch_size: int = 2048, shuffle: bool = False, **kw):
