@@ -138,7 +138,7 @@ def main() -> None:
         while not stop.is_set():
             v = tree_pss_mb(p.pid)
             peak[0] = max(peak[0], v)
-            samples.append(v)
+            samples.append((round(time.perf_counter() - start, 1), round(v)))
             stop.wait(0.5)
 
     th = threading.Thread(target=sample, daemon=True)
@@ -155,6 +155,7 @@ def main() -> None:
               "log_seconds_to_make_or_reuse": round(make_s, 1), "wall_seconds": round(wall, 1),
               "cpu_seconds_of_tree": round(children.ru_utime + children.ru_stime, 1),
               "peak_tree_pss_mb": round(peak[0], 1), "pss_samples": len(samples),
+              "pss_timeline_s_mb": samples[::10],  # every 5 s: where in the job the peak falls
               "load_avg_before": [round(v, 1) for v in load_before],
               "load_avg_after": [round(v, 1) for v in os.getloadavg()], "machine": machine_info(),
               "command": " ".join(cmd)}

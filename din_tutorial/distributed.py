@@ -191,13 +191,22 @@ def is_main_process() -> bool:
 
 
 def wrap_ddp(model: torch.nn.Module, device: torch.device, **ddp_params) -> torch.nn.Module:
-    """``DistributedDataParallel(model)`` under ``torch.distributed``; ``model`` itself in one process."""
+    """``DistributedDataParallel(model)`` under ``torch.distributed``; ``model`` itself in one process.
+
+    Two of DDP's settings differ from its defaults (``ddp_params`` may set them back), neither changes a value:
+    ``broadcast_buffers=False``: DDP would send rank 0's buffers (Dice's running statistics) before every
+    forward; in training Dice normalises by the batch, not by them, so no gradient depends on them, and
+    :func:`broadcast_buffers` sends rank 0's after each epoch (tests/test_distributed.py: the same
+    model both ways). ``gradient_as_bucket_view=True``: the gradients live in DDP's all-reduce buffers
+    instead of being copied out of them.
+    """
     if not _active():
         return model
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [device] if device.type == "cuda" else None
-    return DistributedDataParallel(model, device_ids=ids, **ddp_params)
+    settings = {"broadcast_buffers": False, "gradient_as_bucket_view": True, **ddp_params}
+    return DistributedDataParallel(model, device_ids=ids, **settings)
 
 
 # ---------------------------------------------------------------------- loaders

@@ -74,10 +74,10 @@ def _check_settings(what: str, params, example: str) -> dict:
     return dict(params)
 
 
-def _build(what: str, fn: Callable, first, params: dict, example: str):
-    """Call ``fn(first, **params)`` (an optimiser or scheduler) and name the setting when torch rejects one."""
+def _build(what: str, fn: Callable, first, params: dict, example: str, extra: dict | None = None):
+    """Call ``fn(first, **params, **extra)`` (an optimiser or scheduler); name the user's setting when torch rejects one."""
     try:
-        return fn(first, **params)
+        return fn(first, **params, **(extra or {}))
     except (TypeError, ValueError) as e:
         name = getattr(fn, "__name__", repr(fn))
         raise type(e)(f"{name} rejected {what}={params!r}: {e}. Check each setting's name and value (e.g. {example})") from e
@@ -139,7 +139,9 @@ class CTRTrainer:
     Args:
         model: a module mapping a batch dict to probabilities ``(batch,)``.
         optimizer_fn, optimizer_params: the optimiser class and its arguments
-            (default Adam, ``{"lr": 1e-3, "weight_decay": 1e-5}``).
+            (default Adam, ``{"lr": 1e-3, "weight_decay": 1e-5}``). Adam and AdamW run fused
+            (``fused=True``: one kernel updates every tensor, the same update; on a CPU or a GPU)
+            unless ``optimizer_params`` sets ``fused`` or ``foreach``.
         scheduler_fn, scheduler_params: an optional learning-rate scheduler, stepped once per epoch.
         n_epoch: the most epochs to train.
         earlystop_patience: stop after this many epochs without a better validation AUC.
@@ -236,13 +238,17 @@ class CTRTrainer:
         self.optimizer_params = _check_settings("optimizer_params", optimizer_params, example) or \
             {"lr": 1e-3, "weight_decay": 1e-5}
         self.sparse_optimizer = None  # the tables' optimiser under sparse updates
+        fused = None  # the same update as the loop over tensors, in one kernel (tests/test_training.py)
+        if optimizer_fn in (torch.optim.Adam, torch.optim.AdamW) and self.device.type in ("cpu", "cuda") \
+                and not {"fused", "foreach"} & set(self.optimizer_params):
+            fused = {"fused": True}
         if not self.sparse_embeddings:
             self.optimizer = _build("optimizer_params", optimizer_fn, self._train_model.parameters(),
-                                    self.optimizer_params, example)
+                                    self.optimizer_params, example, fused)
         else:
             table_ids = {id(t.weight) for t in tables}
             dense = [p for p in self.model.parameters() if id(p) not in table_ids]
-            self.optimizer = _build("optimizer_params", optimizer_fn, dense, self.optimizer_params, example)
+            self.optimizer = _build("optimizer_params", optimizer_fn, dense, self.optimizer_params, example, fused)
             sparse_params = _check_settings("sparse_optimizer_params", sparse_optimizer_params, "{'lr': 1e-3}") or \
                 {"lr": self.optimizer_params.get("lr", 1e-3)}
             self.sparse_optimizer = _build("sparse_optimizer_params", sparse_optimizer_fn, [t.weight for t in tables],

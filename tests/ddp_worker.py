@@ -1,6 +1,9 @@
 """One process of a torchrun job for tests/test_distributed.py (not a test module itself).
 
-    torchrun --nproc_per_node=2 ... tests/ddp_worker.py SCENARIO OUT_DIR [sync]
+    torchrun --nproc_per_node=2 ... tests/ddp_worker.py SCENARIO OUT_DIR [sync | broadcast_buffers]
+
+``broadcast_buffers``: per-rank Dice statistics with DDP's ``broadcast_buffers=True`` (rank 0's
+buffers sent before every forward), against the trainer's default ``False``.
 
 Scenarios:
 
@@ -58,14 +61,14 @@ def loaders(scenario: str, rank: int, world: int):
     return train, val
 
 
-def main(scenario: str, out: Path, sync: bool) -> None:
+def main(scenario: str, out: Path, sync: bool, ddp_params: dict | None = None) -> None:
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     torch.set_num_threads(1)
     D.init_process_group(torch.device("cpu"))  # as a user's script does first (DistributedSampler asks the group)
     train, val = loaders(scenario, rank, world)
     model = build_model(sync_dice=sync, mba_reg=MBA_REG if scenario == "mba" else 0.0)
     trainer = CTRTrainer(model, optimizer_fn=torch.optim.SGD, optimizer_params={"lr": 0.5}, n_epoch=1,
-                         model_path=str(out / "ckpt"), verbose=False, seed=3)
+                         model_path=str(out / "ckpt"), verbose=False, seed=3, ddp_params=ddp_params)
     assert trainer.world_size == world and trainer.rank == rank
     trainer.fit(train)
     torch.save(trainer.model.state_dict(), out / f"params_rank{rank}.pt")
@@ -79,7 +82,9 @@ def main(scenario: str, out: Path, sync: bool) -> None:
 if __name__ == "__main__":
     faulthandler.enable()  # a crash in C++ (an abort) prints where each Python thread was
     try:
-        main(sys.argv[1], Path(sys.argv[2]), sync=len(sys.argv) > 3 and sys.argv[3] == "sync")
+        option = sys.argv[3] if len(sys.argv) > 3 else ""
+        main(sys.argv[1], Path(sys.argv[2]), sync=option == "sync",
+             ddp_params={"broadcast_buffers": True} if option == "broadcast_buffers" else None)
     except Exception:
         traceback.print_exc()
         D.exit_process(1)  # leave the group (no barrier: the other rank may never get there), exit 1

@@ -184,6 +184,21 @@ def test_per_rank_dice_statistics_are_not_what_one_process_computes(per_rank_job
     assert diff > 1e-3  # against noise of ~1e-7
 
 
+def test_ddp_without_buffer_broadcasts_trains_the_same_model(per_rank_job, tmp_path):
+    """The trainer's DDP default broadcast_buffers=False: the same model as DDP's per-forward broadcast.
+
+    In training Dice normalises by the batch, never by its running statistics, so DDP's broadcast
+    of rank 0's buffers before each forward changes no gradient; rank 0's own statistics are the
+    same either way, and the trainer broadcasts them after each epoch.
+    """
+    done = launch(tmp_path, "train", "broadcast_buffers")
+    assert_clean_exit(done)
+    params, _ = read_job(tmp_path)
+    for name, value in per_rank_job[0][0].items():
+        assert torch.equal(params[0][name], value), name
+        assert torch.equal(params[1][name], value), name
+
+
 def test_exit_process_flushes_and_ends_each_rank_with_its_code(tmp_path):
     """Every torchrun entry point ends with exit_process (see its docstring for the abort it avoids)."""
     script = tmp_path / "ends.py"

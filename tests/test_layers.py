@@ -1,11 +1,11 @@
-"""EmbeddingLayer (shared tables, padding row, batch checks), MLP and PReLU."""
+"""EmbeddingLayer (shared tables, padding row, batch checks), MLP, PReLU and Dropout."""
 from __future__ import annotations
 
 import pytest
 import torch
 
 from din_tutorial import PAD_ID, DenseFeature, SequenceFeature, SparseFeature
-from din_tutorial.layers import MLP, Dice, EmbeddingLayer, FeatureConfigError, InputError, MissingInputError, PReLU
+from din_tutorial.layers import MLP, ActivationUnit, Dice, Dropout, EmbeddingLayer, FeatureConfigError, InputError, MissingInputError, PReLU
 from din_tutorial.layers.mlp import make_activation
 
 
@@ -188,3 +188,32 @@ def test_prelu_has_one_slope_per_channel_of_the_last_dim():
         act.alpha.copy_(torch.tensor([0.1, 0.2, 0.3]))
     x = -torch.ones(2, 4, 3)
     torch.testing.assert_close(act(x), -torch.tensor([0.1, 0.2, 0.3]).expand(2, 4, 3))
+
+
+@pytest.mark.parametrize("p", [0.2, 0.5])
+def test_dropout_keeps_scales_and_passes_gradients_as_nn_dropout(p):
+    x = torch.randn(1000, 2000, requires_grad=True)
+    torch.manual_seed(0)
+    out = Dropout(p).train()(x)
+    kept = out != 0
+    # nn.Dropout's kept value of 1.0 is its scale 1 / (1 - p), in float32: ours multiplies by the same number
+    ref_scale = torch.nn.Dropout(p).train()(torch.ones(10_000)).max()
+    assert torch.equal(out[kept], x.detach()[kept] * ref_scale)
+    rate = kept.double().mean().item()  # 2e6 draws: the standard error of the rate is below 3.6e-4
+    assert abs(rate - (1 - p)) < 0.003, rate
+    g = torch.randn_like(x)
+    out.backward(g)
+    assert torch.equal(x.grad, torch.where(kept, g * ref_scale, 0.0))
+    torch.manual_seed(0)
+    assert torch.equal(Dropout(p).train()(x.detach()), out.detach())  # the seeded generator: the same mask
+
+
+def test_dropout_is_the_identity_in_eval_mode_and_at_zero():
+    x = torch.randn(4, 3)
+    assert Dropout(0.3).eval()(x) is x
+    assert Dropout(0.0).train()(x) is x
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+        Dropout(1.0)
+    modules = [*MLP(5, [4, 3], dropout=0.2).modules(), *ActivationUnit(4, [3], dropout=0.2).modules()]
+    assert not any(type(m) is torch.nn.Dropout for m in modules)
+    assert sum(isinstance(m, Dropout) for m in modules) == 3  # after each hidden layer

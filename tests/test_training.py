@@ -255,3 +255,19 @@ def test_the_main_job_trains_its_tables_with_sparse_updates_and_the_notebooks_pa
 
     assert inspect.signature(pipeline.train_and_evaluate).parameters["sparse_embeddings"].default is False
     assert inspect.signature(original).parameters["sparse_embeddings"].default is False
+
+
+def test_adam_runs_fused_by_default_and_updates_as_the_loop_over_tensors(tmp_path):
+    """The fused Adam (one kernel for every tensor) is the default; its weights equal the plain loop's."""
+    tr, va = loaders()
+    kw = dict(n_epoch=2, optimizer_params={"lr": 0.05, "weight_decay": 1e-3})
+    fused = make(tmp_path / "a", **kw)
+    plain = make(tmp_path / "b", n_epoch=2, optimizer_params={"lr": 0.05, "weight_decay": 1e-3, "fused": False})
+    assert fused.optimizer.defaults["fused"] is True and not plain.optimizer.defaults["fused"]
+    assert "fused" not in fused.optimizer_params  # the user's settings are kept as given
+    fused.fit(tr, va)
+    plain.fit(tr, va)
+    for (name, a), b in zip(fused.model.state_dict().items(), plain.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)  # 24 steps: float32 rounding only
+    sgd = make(tmp_path / "c", optimizer_fn=torch.optim.SGD, optimizer_params={"lr": 0.05})
+    assert "fused" not in sgd.optimizer.defaults or not sgd.optimizer.defaults["fused"]

@@ -8,12 +8,13 @@
 from .activation_unit import ActivationUnit, PackedSteps
 from .dice import Dice
 from .embedding import EmbeddingLayer, FeatureConfigError, InputError, MissingInputError
-from .mlp import MLP, PReLU, make_activation
+from .mlp import MLP, Dropout, PReLU, make_activation
 
 __all__ = [
     "MLP",
     "ActivationUnit",
     "Dice",
+    "Dropout",
     "EmbeddingLayer",
     "FeatureConfigError",
     "InputError",

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..settings import OFFICIAL_ATTENTION_MLP
-from .mlp import MLP, activate, make_activation
+from .mlp import MLP, Dropout, activate, make_activation
 
 
 class PackedSteps(NamedTuple):
@@ -109,7 +109,7 @@ class ActivationUnit(nn.Module):
         self.use_softmax = bool(use_softmax)
         self.first = nn.Linear(4 * self.embed_dim, dims[0])
         self.act = make_activation(activation, dims[0], sync_stats=sync_stats)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.rest = MLP(dims[0], dims[1:], dropout=dropout, activation=activation, output_layer=True,
                         sync_stats=sync_stats)
 

