@@ -463,8 +463,7 @@ def generate_seq_feature(data: pd.DataFrame, user_col: str = "user_id", item_col
         ``(train, val, test)`` frames with the user column, the target item and its
         attributes under their input names, the history columns, ``hist_len``, the target's
         time, ``label`` (1 positive, 0 negative) and every user-level column of ``data``
-        (constant per user, e.g. gender or age). Columns that vary within a user and are
-        not item attributes (e.g. a rating) are not carried.
+        (constant per user, e.g. gender or age: ``user_level_values``).
     """
     from .samples import _assemble  # din_tutorial.samples builds on this module
 

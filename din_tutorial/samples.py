@@ -55,8 +55,7 @@ class SamplesMismatchError(ValueError):
 
 def _smallest_int(max_value: int, min_value: int = -1) -> type:
     """int32 where every value fits (halves the bytes of int64), else int64."""
-    info = np.iinfo(np.int32)
-    return np.int32 if info.min <= min_value and max_value <= info.max else np.int64
+    return np.int32 if -2**31 <= min_value and max_value < 2**31 else np.int64
 
 
 class LeanSamples:
