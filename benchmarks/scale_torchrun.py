@@ -86,7 +86,8 @@ def worker(args) -> None:
         torch.set_num_threads(args.threads)
     from din_tutorial.pipeline import run
 
-    data = pd.read_csv(args.log)
+    # as the main job (python -m din_tutorial): only the first process of a machine reads the log
+    data = pd.read_csv(args.log) if os.environ.get("LOCAL_RANK", "0") == "0" else None
     results = run(data, epochs=args.epochs, out_dir=args.out, export=False, draw=False, verbose=False,
                   sparse_embeddings=bool(args.sparse))
     if int(os.environ.get("RANK", "0")) == 0:

@@ -177,7 +177,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:  # cheapest first: the data check needs pandas only, the others torch
         check_out(args.out)
-        data = load_data(args.data, args.format)
+        # under torchrun only the first process of each machine reads the log (the others open its samples)
+        data = load_data(args.data, args.format) if os.environ.get("LOCAL_RANK", "0") == "0" else None
         from .config import set_threads
 
         set_threads(args.threads)

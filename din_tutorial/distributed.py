@@ -194,7 +194,7 @@ def wrap_ddp(model: torch.nn.Module, device: torch.device, **ddp_params) -> torc
     """``DistributedDataParallel(model)`` under ``torch.distributed``; ``model`` itself in one process.
 
     Two of DDP's settings differ from its defaults (``ddp_params`` may set them back), neither changes a value:
-    ``broadcast_buffers=False``: DDP would send rank 0's buffers (Dice's running statistics) before every
+    ``forward_sync_buffers=False``: DDP would send rank 0's buffers (Dice's running statistics) before every
     forward; in training Dice normalises by the batch, not by them, so no gradient depends on them, and
     :func:`broadcast_buffers` sends rank 0's after each epoch (tests/test_distributed.py: the same
     model both ways). ``gradient_as_bucket_view=True``: the gradients live in DDP's all-reduce buffers
@@ -205,7 +205,7 @@ def wrap_ddp(model: torch.nn.Module, device: torch.device, **ddp_params) -> torc
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [device] if device.type == "cuda" else None
-    settings = {"broadcast_buffers": False, "gradient_as_bucket_view": True, **ddp_params}
+    settings = {"forward_sync_buffers": False, "gradient_as_bucket_view": True, **ddp_params}
     return DistributedDataParallel(model, device_ids=ids, **settings)
 
 

@@ -289,6 +289,9 @@ def run(data: pd.DataFrame | None = None, epochs: int = 3, device: str = "cpu", 
     sparse in one process, dense under ``torchrun``: NCCL cannot all-reduce sparse gradients, and
     DDP's sparse all-reduce on gloo crashed the main job (SIGSEGV in backward, 2 processes, one core
     kept busy: `.ci/run` at c6edee5, twice in one run) where dense never did.
+    Under ``torchrun``, ``data`` is read only where samples are prepared: rank 0, and the first process
+    of each other machine (which may have to prepare its own copy); the other processes may pass None
+    and open the prepared folder (a log of 3 million rows is about 260 MB per process that holds it).
     Returns the results dict that is also written to ``out_dir/results.json``.
     """
     from . import distributed as D
@@ -317,7 +320,7 @@ def _run(data, epochs, device, seed, out_dir, batch_size, max_len, export, draw,
     out = Path(out_dir)
     if main:
         out.mkdir(parents=True, exist_ok=True)
-    if data is None:
+    if data is None and D.local_rank() == 0:  # the bundled sample; the machine's other processes open its samples
         from .datasets import load_dataset
 
         data = load_dataset("sample")
@@ -325,9 +328,10 @@ def _run(data, epochs, device, seed, out_dir, batch_size, max_len, export, draw,
     prepared = prepare_lean(data, out / "samples", max_len=max_len, batch_size=batch_size // world, seed=seed,
                             rank=rank, world_size=world)
     samples = prepared.samples
+    log = {} if data is None else {"rows": len(data), "users": int(data["user_id"].nunique()),
+                                   "items": int(data["item_id"].nunique())}  # rank 0 writes them
     results = {
-        "data": {"rows": len(data), "users": int(data["user_id"].nunique()), "items": int(data["item_id"].nunique()),
-                 "train_samples": samples.n_samples("train"), "val_samples": samples.n_samples("val"),
+        "data": {**log, "train_samples": samples.n_samples("train"), "val_samples": samples.n_samples("val"),
                  "test_samples": samples.n_samples("test"), "prepare_seconds": round(time.perf_counter() - t0, 2),
                  "prepared_folder": str(out / "samples")},
         "settings": {"epochs": epochs, "device": device, "seed": seed, "batch_size": batch_size, "max_len": max_len,

@@ -2,7 +2,7 @@
 
     torchrun --nproc_per_node=2 ... tests/ddp_worker.py SCENARIO OUT_DIR [sync | broadcast_buffers]
 
-``broadcast_buffers``: per-rank Dice statistics with DDP's ``broadcast_buffers=True`` (rank 0's
+``broadcast_buffers``: per-rank Dice statistics with DDP's ``forward_sync_buffers=True`` (rank 0's
 buffers sent before every forward), against the trainer's default ``False``.
 
 Scenarios:
@@ -84,7 +84,7 @@ if __name__ == "__main__":
     try:
         option = sys.argv[3] if len(sys.argv) > 3 else ""
         main(sys.argv[1], Path(sys.argv[2]), sync=option == "sync",
-             ddp_params={"broadcast_buffers": True} if option == "broadcast_buffers" else None)
+             ddp_params={"forward_sync_buffers": True} if option == "broadcast_buffers" else None)
     except Exception:
         traceback.print_exc()
         D.exit_process(1)  # leave the group (no barrier: the other rank may never get there), exit 1

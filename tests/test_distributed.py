@@ -185,7 +185,7 @@ def test_per_rank_dice_statistics_are_not_what_one_process_computes(per_rank_job
 
 
 def test_ddp_without_buffer_broadcasts_trains_the_same_model(per_rank_job, tmp_path):
-    """The trainer's DDP default broadcast_buffers=False: the same model as DDP's per-forward broadcast.
+    """The trainer's DDP setting forward_sync_buffers=False: the same model as DDP's per-forward broadcast.
 
     In training Dice normalises by the batch, never by its running statistics, so DDP's broadcast
     of rank 0's buffers before each forward changes no gradient; rank 0's own statistics are the
