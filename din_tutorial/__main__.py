@@ -178,7 +178,8 @@ def main(argv=None) -> int:
     try:  # cheapest first: the data check needs pandas only, the others torch
         check_out(args.out)
         # under torchrun only the first process of each machine reads the log (the others open its samples)
-        data = load_data(args.data, args.format) if os.environ.get("LOCAL_RANK", "0") == "0" else None
+        other = int(os.environ.get("WORLD_SIZE", "1")) > 1 and os.environ.get("LOCAL_RANK", "0") != "0"
+        data = None if other else load_data(args.data, args.format)
         from .config import set_threads
 
         set_threads(args.threads)

@@ -193,19 +193,30 @@ def is_main_process() -> bool:
 def wrap_ddp(model: torch.nn.Module, device: torch.device, **ddp_params) -> torch.nn.Module:
     """``DistributedDataParallel(model)`` under ``torch.distributed``; ``model`` itself in one process.
 
-    Two of DDP's settings differ from its defaults (``ddp_params`` may set them back), neither changes a value:
-    ``forward_sync_buffers=False``: DDP would send rank 0's buffers (Dice's running statistics) before every
-    forward; in training Dice normalises by the batch, not by them, so no gradient depends on them, and
-    :func:`broadcast_buffers` sends rank 0's after each epoch (tests/test_distributed.py: the same
-    model both ways). ``gradient_as_bucket_view=True``: the gradients live in DDP's all-reduce buffers
-    instead of being copied out of them.
+    Two of DDP's settings differ from its defaults, neither changes the trained weights (``ddp_params``
+    may set them back, under either name of the first):
+
+    - no buffer broadcast before each forward (``forward_sync_buffers=False``, torch 2.13's name;
+      ``broadcast_buffers=False`` before): DDP would send rank 0's buffers before every forward. In
+      training Dice normalises by the batch and never reads its running statistics, and the
+      models' other buffers (the regularisation's id counts) never change and are copied once when
+      DDP is built; so no gradient depends on the broadcast (tests/test_distributed.py compares the
+      weights both ways). During an epoch each rank's running statistics are its own;
+      :func:`broadcast_buffers` copies rank 0's after each epoch and before evaluating;
+    - ``gradient_as_bucket_view=True``: the gradients live in DDP's all-reduce buffers instead of
+      being copied out of them.
     """
     if not _active():
         return model
+    import inspect
+
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [device] if device.type == "cuda" else None
-    settings = {"forward_sync_buffers": False, "gradient_as_bucket_view": True, **ddp_params}
+    settings = {"gradient_as_bucket_view": True, **ddp_params}
+    if not {"forward_sync_buffers", "broadcast_buffers"} & set(ddp_params):
+        newer = "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+        settings["forward_sync_buffers" if newer else "broadcast_buffers"] = False
     return DistributedDataParallel(model, device_ids=ids, **settings)
 
 
@@ -292,10 +303,11 @@ def _collective_device() -> torch.device:
 def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
     """Copy rank ``src``'s buffers (Dice's running statistics) into every process's ``module``.
 
-    ``DistributedDataParallel`` keeps the parameters equal, and broadcasts buffers only at the
-    start of a forward pass: after the last training step each process holds the running
-    statistics of its own part of the batch. Called before evaluating and before keeping the
-    best state, so that every process evaluates and restores one model. No-op in one process.
+    ``DistributedDataParallel`` keeps the parameters equal; :func:`wrap_ddp` turns off its
+    broadcast of buffers before each forward, so after training steps each process holds the
+    running statistics of its own part of the batches. Called after each epoch, before evaluating
+    and before keeping the best state, so that every process evaluates and restores one model.
+    No-op in one process.
     """
     if not _active():
         return

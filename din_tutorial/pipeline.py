@@ -291,7 +291,8 @@ def run(data: pd.DataFrame | None = None, epochs: int = 3, device: str = "cpu", 
     kept busy: `.ci/run` at c6edee5, twice in one run) where dense never did.
     Under ``torchrun``, ``data`` is read only where samples are prepared: rank 0, and the first process
     of each other machine (which may have to prepare its own copy); the other processes may pass None
-    and open the prepared folder (a log of 3 million rows is about 260 MB per process that holds it).
+    and open the prepared folder (reading the 2.7-million-row log of benchmarks/scale_torchrun.py with
+    pandas raises a process's PSS by about 260 MB; the frame itself is 164 MiB).
     Returns the results dict that is also written to ``out_dir/results.json``.
     """
     from . import distributed as D
@@ -320,7 +321,8 @@ def _run(data, epochs, device, seed, out_dir, batch_size, max_len, export, draw,
     out = Path(out_dir)
     if main:
         out.mkdir(parents=True, exist_ok=True)
-    if data is None and D.local_rank() == 0:  # the bundled sample; the machine's other processes open its samples
+    # the bundled sample by default; under torchrun a machine's other processes open what its first one prepares
+    if data is None and (world == 1 or D.local_rank() == 0):
         from .datasets import load_dataset
 
         data = load_dataset("sample")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 import time
 import warnings
@@ -72,6 +73,12 @@ def _check_settings(what: str, params, example: str) -> dict:
                 f"{key!r}: {values[0].strip() if len(values) == 1 else value} without quotes (e.g. {example})"
             )
     return dict(params)
+
+
+def _fused_adam_runs_on(device: torch.device) -> bool:
+    """Torch's fused Adam exists for CUDA, and for CPUs from torch 2.4."""
+    version = tuple(int(part) for part in re.findall(r"\d+", torch.__version__)[:2])
+    return device.type == "cuda" or (device.type == "cpu" and version >= (2, 4))
 
 
 def _build(what: str, fn: Callable, first, params: dict, example: str, extra: dict | None = None):
@@ -139,9 +146,10 @@ class CTRTrainer:
     Args:
         model: a module mapping a batch dict to probabilities ``(batch,)``.
         optimizer_fn, optimizer_params: the optimiser class and its arguments
-            (default Adam, ``{"lr": 1e-3, "weight_decay": 1e-5}``). Adam and AdamW run fused
-            (``fused=True``: one kernel updates every tensor, the same update; on a CPU or a GPU)
-            unless ``optimizer_params`` sets ``fused`` or ``foreach``.
+            (default Adam, ``{"lr": 1e-3, "weight_decay": 1e-5}``). Adam and AdamW run with
+            ``fused=True`` (torch's fused implementation: each tensor's update in one operation
+            instead of about ten, the same update; on a CPU from torch 2.4, on CUDA) unless
+            ``optimizer_params`` sets ``fused``, ``foreach`` or ``differentiable``.
         scheduler_fn, scheduler_params: an optional learning-rate scheduler, stepped once per epoch.
         n_epoch: the most epochs to train.
         earlystop_patience: stop after this many epochs without a better validation AUC.
@@ -189,8 +197,8 @@ class CTRTrainer:
     the same number of steps; an evaluation loader may be split either way or not at all.
 
     Under ``torchrun`` with several processes, ``trainer.model`` is the plain model (the same
-    weights and buffers on every rank); training runs through its ``DistributedDataParallel``
-    wrapper. ``trainer.rank`` and ``trainer.world_size`` say where this process stands.
+    weights on every rank, and the same buffers after each epoch of ``fit``); training runs through
+    its ``DistributedDataParallel`` wrapper. ``trainer.rank`` and ``trainer.world_size`` say where this process stands.
     """
 
     def __init__(
@@ -238,9 +246,10 @@ class CTRTrainer:
         self.optimizer_params = _check_settings("optimizer_params", optimizer_params, example) or \
             {"lr": 1e-3, "weight_decay": 1e-5}
         self.sparse_optimizer = None  # the tables' optimiser under sparse updates
-        fused = None  # the same update as the loop over tensors, in one kernel (tests/test_training.py)
-        if optimizer_fn in (torch.optim.Adam, torch.optim.AdamW) and self.device.type in ("cpu", "cuda") \
-                and not {"fused", "foreach"} & set(self.optimizer_params):
+        fused = None  # the same update as the loop over tensors, fused per tensor (tests/test_training.py)
+        if optimizer_fn in (torch.optim.Adam, torch.optim.AdamW) and _fused_adam_runs_on(self.device) \
+                and not {"fused", "foreach", "differentiable"} & set(self.optimizer_params) \
+                and all(p.is_floating_point() for p in self.model.parameters()):
             fused = {"fused": True}
         if not self.sparse_embeddings:
             self.optimizer = _build("optimizer_params", optimizer_fn, self._train_model.parameters(),

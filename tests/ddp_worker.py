@@ -75,7 +75,8 @@ def main(scenario: str, out: Path, sync: bool, ddp_params: dict | None = None) -
     outputs = trainer.outputs(trainer.model, val)
     report = {"world_size": trainer.world_size, "metrics": trainer.evaluate(trainer.model, val, all_metrics=True),
               "outputs": {k: v.tolist() for k, v in outputs.items()},
-              "predict": trainer.predict(trainer.model, val).tolist(), "history": trainer.history}
+              "predict": trainer.predict(trainer.model, val).tolist(), "history": trainer.history,
+              "forward_sync_buffers": getattr(trainer._train_model, "forward_sync_buffers", None)}
     (out / f"report_rank{rank}.json").write_text(json.dumps(report))
 
 

@@ -193,7 +193,9 @@ def test_ddp_without_buffer_broadcasts_trains_the_same_model(per_rank_job, tmp_p
     """
     done = launch(tmp_path, "train", "broadcast_buffers")
     assert_clean_exit(done)
-    params, _ = read_job(tmp_path)
+    params, reports = read_job(tmp_path)
+    assert [r["forward_sync_buffers"] for r in reports] == [True, True]  # the setting reached DDP
+    assert [r["forward_sync_buffers"] for r in per_rank_job[1]] == [False, False]  # the trainer's default
     for name, value in per_rank_job[0][0].items():
         assert torch.equal(params[0][name], value), name
         assert torch.equal(params[1][name], value), name

@@ -190,22 +190,30 @@ def test_prelu_has_one_slope_per_channel_of_the_last_dim():
     torch.testing.assert_close(act(x), -torch.tensor([0.1, 0.2, 0.3]).expand(2, 4, 3))
 
 
-@pytest.mark.parametrize("p", [0.2, 0.5])
+@pytest.mark.parametrize("p", [0.2, 0.5, 0.04, 0.71])
 def test_dropout_keeps_scales_and_passes_gradients_as_nn_dropout(p):
     x = torch.randn(1000, 2000, requires_grad=True)
     torch.manual_seed(0)
     out = Dropout(p).train()(x)
     kept = out != 0
-    # nn.Dropout's kept value of 1.0 is its scale 1 / (1 - p), in float32: ours multiplies by the same number
+    # nn.Dropout's kept value of 1.0 is its scale 1 / (1 - p) in float32, and every kept value is x times it
     ref_scale = torch.nn.Dropout(p).train()(torch.ones(10_000)).max()
     assert torch.equal(out[kept], x.detach()[kept] * ref_scale)
-    rate = kept.double().mean().item()  # 2e6 draws: the standard error of the rate is below 3.6e-4
+    rate = kept.double().mean().item()  # 2e6 draws: the standard error of the rate is at most 3.6e-4
     assert abs(rate - (1 - p)) < 0.003, rate
     g = torch.randn_like(x)
     out.backward(g)
     assert torch.equal(x.grad, torch.where(kept, g * ref_scale, 0.0))
     torch.manual_seed(0)
     assert torch.equal(Dropout(p).train()(x.detach()), out.detach())  # the seeded generator: the same mask
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_dropout_keeps_the_dtype_and_nn_dropouts_scale(dtype):
+    x = torch.ones(100_000, dtype=dtype)
+    out, ref = Dropout(0.3).train()(x), torch.nn.Dropout(0.3).train()(x)
+    assert out.dtype == dtype
+    assert torch.equal(out.unique(), ref.unique())  # 0 and the same 1 / 0.7 in this dtype
 
 
 def test_dropout_is_the_identity_in_eval_mode_and_at_zero():
