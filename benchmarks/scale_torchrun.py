@@ -84,10 +84,11 @@ def worker(args) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    from din_tutorial.distributed import first_process_on_machine
     from din_tutorial.pipeline import run
 
     # as the main job (python -m din_tutorial): only the first process of a machine reads the log
-    data = pd.read_csv(args.log) if os.environ.get("LOCAL_RANK", "0") == "0" else None
+    data = pd.read_csv(args.log) if first_process_on_machine() else None
     results = run(data, epochs=args.epochs, out_dir=args.out, export=False, draw=False, verbose=False,
                   sparse_embeddings=bool(args.sparse))
     if int(os.environ.get("RANK", "0")) == 0:

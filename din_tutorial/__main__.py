@@ -177,8 +177,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:  # cheapest first: the data check needs pandas only, the others torch
         check_out(args.out)
-        # under torchrun only the first process of each machine reads the log (the others open its samples)
-        other = int(os.environ.get("WORLD_SIZE", "1")) > 1 and os.environ.get("LOCAL_RANK", "0") != "0"
+        # under torchrun only the first process of each machine reads the log (the others open its samples):
+        # distributed.first_process_on_machine's rule, read from the environment here so torch loads after the check
+        torchrun = int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
+        other = torchrun and os.environ.get("LOCAL_RANK", "0") != "0"
         data = None if other else load_data(args.data, args.format)
         from .config import set_threads
 

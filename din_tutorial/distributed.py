@@ -47,6 +47,7 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "launched_by_torchrun",
     "local_rank",
+    "first_process_on_machine",
     "device_for_this_process",
     "init_process_group",
     "destroy_process_group",
@@ -78,6 +79,14 @@ def launched_by_torchrun() -> bool:
 def local_rank() -> int:
     """This process's rank on its own machine (``LOCAL_RANK`` from ``torchrun``; 0 otherwise)."""
     return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def first_process_on_machine() -> bool:
+    """True in the process that reads the log on its machine: the only one, or ``LOCAL_RANK`` 0 under ``torchrun``.
+
+    The machine's other processes open the samples it prepares (:func:`din_tutorial.pipeline.prepare_lean`).
+    """
+    return not launched_by_torchrun() or local_rank() == 0
 
 
 def device_for_this_process(device: torch.device) -> torch.device:

@@ -322,7 +322,7 @@ def _run(data, epochs, device, seed, out_dir, batch_size, max_len, export, draw,
     if main:
         out.mkdir(parents=True, exist_ok=True)
     # the bundled sample by default; under torchrun a machine's other processes open what its first one prepares
-    if data is None and (world == 1 or D.local_rank() == 0):
+    if data is None and D.first_process_on_machine():
         from .datasets import load_dataset
 
         data = load_dataset("sample")
