@@ -225,3 +225,9 @@ def test_dropout_is_the_identity_in_eval_mode_and_at_zero():
     modules = [*MLP(5, [4, 3], dropout=0.2).modules(), *ActivationUnit(4, [3], dropout=0.2).modules()]
     assert not any(type(m) is torch.nn.Dropout for m in modules)
     assert sum(isinstance(m, Dropout) for m in modules) == 3  # after each hidden layer
+
+
+def test_dropout_near_one_keeps_almost_nothing_and_never_overflows_the_int32_threshold():
+    torch.manual_seed(0)
+    out = Dropout(1 - 1e-12).train()(torch.ones(100_000))  # the threshold is capped at 2**31 - 1
+    assert int((out != 0).sum()) <= 1
