@@ -71,15 +71,17 @@ class Dropout(nn.Module):
     0; in eval mode it is the identity (an exported model holds no dropout). That is ``nn.Dropout``,
     computed the same way on a CPU (a mask of the input's dtype divided by ``1 - p``, times the
     input): only the drawing of the mask differs. torch 2.13's CPU dropout draws it with
-    ``bernoulli_``, a float per value; here ``random_()`` on an ``int32`` tensor gives one integer per
-    value, uniform on ``[0, 2**31 - 1]``, and a value is kept when its integer is at least
-    ``ceil(p * 2**31)``: probability ``1 - p`` to within ``2**-31`` (a float32 uniform resolves
-    ``2**-24``), from the same seeded generator. Forward and backward of a ``(26000, 32)`` float
-    tensor at ``p = 0.2``, one thread, on this project's 2-core machine: 8.4 ms with
-    ``nn.Dropout``, 4.9 ms here (``benchmarks/dropout_mask.py``; a float uniform per value, as
-    this class drew it before, took 6.0 ms against this form's 5.0 in one sitting; DIN with the seed's dropout runs it
-    four times a step). Off the CPU it calls ``F.dropout`` (CUDA's is one fused kernel).
-    tests/test_layers.py compares keep rate, values, dtype, gradient and eval mode with ``nn.Dropout``'s.
+    ``bernoulli_``, a double per value (two 32-bit draws); here ``random_()`` on an ``int32`` tensor
+    gives one 32-bit draw per value, an integer uniform on ``[0, 2**31 - 1]``, and a value is kept
+    when its integer is at least ``ceil(p * 2**31)``: probability ``1 - p`` less at most ``2**-31``
+    (``nn.Dropout`` resolves ``2**-53``; a relative error of ``2**-31 / (1 - p)``, which matters only
+    for ``p`` within about ``1e-6`` of 1), from the same seeded generator. Forward and backward of a
+    ``(26000, 32)`` float tensor at ``p = 0.2``, one thread, on this project's 2-core machine:
+    about 8.4 ms with ``nn.Dropout`` and 5 ms here (``benchmarks/dropout_mask.py``, which also times
+    a float uniform per value: about 0.5 ms more than these integers). DIN with the seed's dropout
+    runs it four times a step. Off the CPU it calls ``F.dropout`` (CUDA's is one fused kernel).
+    tests/test_layers.py checks the keep rate against ``1 - p``, and the values, dtype, gradient and
+    eval mode against ``nn.Dropout``'s.
     """
 
     def __init__(self, p: float = 0.5):
@@ -96,7 +98,7 @@ class Dropout(nn.Module):
             return x
         if x.device.type != "cpu":
             return F.dropout(x, self.p, training=True)
-        draws = torch.empty(x.shape, dtype=torch.int32).random_()  # uniform on [0, 2**31 - 1]
+        draws = torch.empty_like(x, dtype=torch.int32).random_()  # uniform on [0, 2**31 - 1]
         keep_from = min(math.ceil(self.p * 2**31), 2**31 - 1)  # the smallest kept integer, as an int32
         keep = (draws >= keep_from).to(x.dtype)  # 1 with probability 1 - p, else 0
         return x * keep.div_(1.0 - self.p)  # the kept values scaled, so the expectation stays x
