@@ -73,7 +73,7 @@ def worker(samples_dir: str, blocks: int, steps: int) -> None:
     torch.set_num_threads(1)
     from din_tutorial import distributed as D
     from din_tutorial.config import seed_everything
-    from din_tutorial.pipeline import build_model
+    from din_tutorial.pipeline import build_model, table_sizes
     from din_tutorial.samples import open_samples
     from din_tutorial.settings import SEED_OPTIMIZER_PARAMS
     from din_tutorial.training import CTRTrainer
@@ -81,7 +81,7 @@ def worker(samples_dir: str, blocks: int, steps: int) -> None:
     D.init_process_group(torch.device("cpu"))
     rank, world = D.rank(), D.world_size()
     samples = open_samples(samples_dir)
-    vocab = {c: n for c, n in samples.vocab.items() if c in ("user_id", "item_id", "cate_id")}
+    vocab = table_sizes(samples)  # the main job's tables: ids, categories and the user profile
     train_dl = samples.loader("train", batch_size=2048 // world, seed=2022, rank=rank, world_size=world)
     train_dl.set_epoch(0, seed=2022)
     result = {"models": {}}

@@ -273,7 +273,7 @@ def measure_vocab(n_users: int, factor: int, steps: int, batch_size: int, root: 
     import torch
 
     from din_tutorial.datasets import make_synthetic_amazon, spread_ids
-    from din_tutorial.pipeline import PROFILE_COLUMNS, build_model
+    from din_tutorial.pipeline import build_model, table_sizes
     from din_tutorial.samples import prepare_samples
 
     torch.set_num_threads(1)
@@ -288,7 +288,7 @@ def measure_vocab(n_users: int, factor: int, steps: int, batch_size: int, root: 
         samples = prepare_samples(log, root / name.replace(" ", "_"), item_attribute_cols=["cate_id"], max_len=50,
                                   encode=encode)
         prepare_s = time.perf_counter() - t
-        vocab = {c: n for c, n in samples.vocab.items() if c in ("user_id", "item_id", "cate_id", *PROFILE_COLUMNS)}
+        vocab = table_sizes(samples)
         torch.manual_seed(0)
         model = build_model("din", vocab)
         batches = [b for _, b in zip(range(steps + 2), samples.loader("train", batch_size=batch_size))]

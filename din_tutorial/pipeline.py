@@ -28,6 +28,7 @@ __all__ = [
     "Prepared",
     "prepare",
     "prepare_lean",
+    "table_sizes",
     "seed_features",
     "build_model",
     "train_and_evaluate",
@@ -114,9 +115,15 @@ def prepare_lean(data: pd.DataFrame, folder: str | Path, max_len: int = 50, batc
     D.barrier()  # every machine's folder is complete before its processes open it
     samples = open_samples(folder, log_sha256=log_sha256, **columns, **settings)
     train_dl, val_dl, test_dl = samples.loaders(batch_size=batch_size, seed=seed, rank=rank, world_size=world_size)
-    # the tables' sizes: the codes of a log with sparse raw ids (samples.vocabulary(col) maps them back), else max + 1
-    vocab = {c: n for c, n in samples.vocab.items() if c in ("user_id", "item_id", "cate_id", *PROFILE_COLUMNS)}
-    return Prepared(data, None, None, None, train_dl, val_dl, test_dl, vocab, samples=samples)
+    return Prepared(data, None, None, None, train_dl, val_dl, test_dl, table_sizes(samples), samples=samples)
+
+
+def table_sizes(samples) -> dict:
+    """The sizes of the seed's tables (ids, categories, profile) from prepared samples, for :func:`build_model`.
+
+    The codes of a log with sparse raw ids (``samples.vocabulary(col)`` maps them back), else max + 1.
+    """
+    return {c: n for c, n in samples.vocab.items() if c in ("user_id", "item_id", "cate_id", *PROFILE_COLUMNS)}
 
 
 def seed_features(vocab: dict, embed_dim: int = 16, profile_dim: int = 8):
