@@ -216,6 +216,18 @@ def test_dropout_keeps_the_dtype_and_nn_dropouts_scale(dtype):
     assert torch.equal(out.unique(), ref.unique())  # 0 and the same 1 / 0.7 in this dtype
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
+def test_dropout_scale_is_nn_dropouts_to_the_bit_for_many_rates(dtype):
+    """Every kept 1.0 becomes nn.Dropout's scale to the bit (1 / (1 - p) rounded in the dtype, as its mask.div_ rounds)."""
+    x = torch.ones(4096, dtype=dtype)
+    for p in torch.linspace(0.001, 0.999, 400, dtype=torch.float64).tolist():
+        torch.manual_seed(1)
+        ours = Dropout(p).train()(x).max()
+        torch.manual_seed(1)
+        ref = torch.nn.Dropout(p).train()(x).max()
+        assert torch.equal(ours, ref), (p, ours.item(), ref.item())
+
+
 def test_dropout_is_the_identity_in_eval_mode_and_at_zero():
     x = torch.randn(4, 3)
     assert Dropout(0.3).eval()(x) is x
