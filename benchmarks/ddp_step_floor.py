@@ -12,8 +12,9 @@ three forms, in turn, block after block, so that all see the same noise:
   below) that sends the tables' gradients on the rows some process touched only: find the rows
   whose gradient is not zero, agree on them (one all-reduce of a byte per row), all-reduce those
   rows and the other gradients. Before timing, one step of both forms from the same weights and the
-  same dropout masks is checked to give bit-for-bit the same gradients (2 processes add a + b either
-  way); ``touched_rows_sent_share`` is the share of the tables' rows it sent. It is the issue's "no
+  same dropout masks is checked to give bit-for-bit the same gradients on every process (2
+  processes add a + b either way; with more, gloo may add in another order: equal up to rounding),
+  and the script stops if they differ; ``touched_rows_sent_share`` is the share of the tables' rows it sent. It is the issue's "no
   all-reduce of untouched rows" for dense tables, measured here against sending every row;
 - ``no_communication``: DDP with a communication hook that returns each process's own gradients
   without sending anything. The processes then never wait for each other: this is the step's
@@ -76,6 +77,8 @@ def touched_rows_allreduce(state: TouchedRows, bucket):  # no annotation: DDP wo
     import torch.distributed as dist
     from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
 
+    if bucket.index() == 0:
+        state.waiting.clear()  # buckets left over from a backward pass that raised
     params = bucket.parameters()
     if any(id(p) in state.tables for p in params):
         state.waiting.append((bucket.buffer(), params, torch.futures.Future()))
@@ -119,7 +122,9 @@ def same_gradients(forms: dict, loss_fn, batch) -> bool:
         loss_fn(model(batch[0]), batch[1]).backward()
         grads[form] = [p.grad.clone() for p in trainer.model.parameters()]
         model.zero_grad(set_to_none=True)
-    return all(torch.equal(a, b) for a, b in zip(grads["every_row"], grads["touched_rows"]))
+    equal = torch.tensor(int(all(torch.equal(a, b) for a, b in zip(grads["every_row"], grads["touched_rows"]))))
+    torch.distributed.all_reduce(equal, op=torch.distributed.ReduceOp.MIN)  # on every process
+    return bool(equal)
 
 
 def allreduce_ms(sizes_mb: list[float], repeats: int = 40) -> dict:
@@ -176,7 +181,8 @@ def worker(samples_dir: str, blocks: int, steps: int) -> None:
             forms[form] = (trainer, model)
         batches = iter(train_dl)
         gradients_equal = same_gradients(forms, forms["every_row"][0].loss_fn, next(batches))
-        touched_state.rows_sent = touched_state.rows_total = 0  # count the timed steps only
+        if not gradients_equal:
+            raise SystemExit(f"touched_rows_allreduce gave other gradients than DDP's all-reduce ({kind})")
         ms = {form: {part: [] for part in PARTS} for form in forms}
 
         def block(form: str, n: int, record: bool, forms=forms, batches=batches, ms=ms) -> None:
@@ -202,8 +208,9 @@ def worker(samples_dir: str, blocks: int, steps: int) -> None:
                 for part in PARTS:
                     ms[form][part].append(sums[part] / n * 1e3)
 
-        for form in forms:  # warm up both
+        for form in forms:  # warm up each
             block(form, 5, record=False)
+        touched_state.rows_sent = touched_state.rows_total = 0  # count the timed steps only
         for _ in range(blocks):
             for form in forms:
                 D.barrier()
