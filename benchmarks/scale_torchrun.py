@@ -10,7 +10,9 @@ main job's choice, dense under torchrun, sparse in one process).
 The parent samples ``/proc/<pid>/smaps_rollup`` of the whole process tree (torchrun and its
 workers) every 0.5 s and reports the peak of the summed PSS (shared pages counted once), the
 wall time, the CPU seconds of the tree (on a loaded machine, what the job would take
-alone, times the cores it uses), the load average before and after, and the test AUC / GAUC of both models.
+alone, times the cores it uses), the load average before and after, a speed probe before and after
+(``_common.speed_probe_ms``: a fixed single-thread workload, to tell the machine's slow hours from
+a slower job), and the test AUC / GAUC of both models.
 
 ``--mode threads`` instead runs one process with ``--threads`` torch threads (no torchrun): the
 2 processes x 1 thread against 1 process x 2 threads comparison, read from the training
@@ -34,7 +36,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_info  # noqa: E402
+from _common import machine_info, speed_probe_ms  # noqa: E402
 
 
 def make_log_csv(folder: Path, n_users: int, items_per_category: float, factor: int = 10) -> Path:
@@ -132,6 +134,7 @@ def main() -> None:
     else:
         cmd = [sys.executable, *me]
     load_before = os.getloadavg()
+    probe_before = speed_probe_ms()
     start = time.perf_counter()
     p = subprocess.Popen(cmd, env=env)
     peak, samples, stop = [0.0], [], threading.Event()
@@ -160,7 +163,7 @@ def main() -> None:
               "pss_timeline_s_mb": samples[::10],  # every 5 s: where in the job the peak falls
               "load_avg_before": [round(v, 1) for v in load_before],
               "load_avg_after": [round(v, 1) for v in os.getloadavg()], "machine": machine_info(),
-              "command": " ".join(cmd)}
+              "speed_probe_ms_before_after": [probe_before, speed_probe_ms()], "command": " ".join(cmd)}
     import pandas as pd
 
     ids = pd.read_csv(log, usecols=["user_id", "item_id"])
