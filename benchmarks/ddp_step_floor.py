@@ -14,7 +14,9 @@ three forms, in turn, block after block, so that all see the same noise:
   rows and the other gradients. Before timing, one step of both forms from the same weights and the
   same dropout masks is checked to give bit-for-bit the same gradients on every process (2
   processes add a + b either way; with more, gloo may add in another order: equal up to rounding),
-  and the script stops if they differ; ``touched_rows_sent_share`` is the share of the tables' rows it sent. It is the issue's "no
+  and the script stops if they differ; ``touched_rows_parts_ms`` times its work at the end of a
+  step apart (medians: finding the rows, agreeing on them with the wait for the other process,
+  packing, sending, unpacking); ``touched_rows_sent_share`` is the share of the tables' rows it sent. It is the issue's "no
   all-reduce of untouched rows" for dense tables, measured here against sending every row;
 - ``no_communication``: DDP with a communication hook that returns each process's own gradients
   without sending anything. The processes then never wait for each other: this is the step's
@@ -56,6 +58,11 @@ def no_communication(state, bucket):
     return future
 
 
+#: The parts of :func:`touched_rows_allreduce`'s work at the last bucket, timed apart. ``agree`` also
+#: holds the wait for the other process (the first collective of the step's end absorbs it).
+TOUCHED_PARTS = ("find_rows", "agree", "pack", "send_rows", "unpack")
+
+
 class TouchedRows:
     """State of :func:`touched_rows_allreduce`: the tables, the buckets waiting, the rows sent and in all."""
 
@@ -63,6 +70,7 @@ class TouchedRows:
         self.tables = {id(t) for t in tables}
         self.waiting = []  # (bucket buffer, its parameters, its future)
         self.rows_sent = self.rows_total = 0
+        self.part_ms = {part: [] for part in TOUCHED_PARTS}  # per step, when the last bucket comes
 
 
 def touched_rows_allreduce(state: TouchedRows, bucket):  # no annotation: DDP would compare it as a string
@@ -87,21 +95,33 @@ def touched_rows_allreduce(state: TouchedRows, bucket):  # no annotation: DDP wo
         future = allreduce_hook(None, bucket)
     if not (bucket.is_last() and state.waiting):
         return future
+    clock = [time.perf_counter()]
+
+    def lap(part: str) -> None:
+        now = time.perf_counter()
+        state.part_ms[part].append((now - clock[0]) * 1e3)
+        clock[0] = now
+
     tables, others = [], []  # (rows, dim) views of the tables' gradients; flat views of the others
     for buffer, bucket_params, _ in state.waiting:
         for grad, p in zip(buffer.split([p.numel() for p in bucket_params]), bucket_params):
             (tables.append(grad.view(p.shape)) if id(p) in state.tables else others.append(grad))
     touched = torch.cat([t.ne(0).any(dim=1) for t in tables]).to(torch.uint8)  # 1: touched here
+    lap("find_rows")
     dist.all_reduce(touched, op=dist.ReduceOp.MAX)  # 1: touched by some process
+    lap("agree")
     rows = [m.nonzero().squeeze(1) for m in touched.bool().split([t.shape[0] for t in tables])]
     packed = torch.cat([*others, *(t.index_select(0, r).reshape(-1) for t, r in zip(tables, rows))])
     packed.div_(dist.get_world_size())
+    lap("pack")
     dist.all_reduce(packed)
+    lap("send_rows")
     pieces = packed.split([g.numel() for g in others] + [r.numel() * t.shape[1] for t, r in zip(tables, rows)])
     for g, piece in zip(others, pieces):
         g.copy_(piece)
     for t, r, piece in zip(tables, rows, pieces[len(others):]):
         t.index_copy_(0, r, piece.view(-1, t.shape[1]))
+    lap("unpack")
     state.rows_sent += sum(r.numel() for r in rows)
     state.rows_total += sum(t.shape[0] for t in tables)
     for buffer, _, waiting_future in state.waiting:
@@ -210,7 +230,8 @@ def worker(samples_dir: str, blocks: int, steps: int) -> None:
 
         for form in forms:  # warm up each
             block(form, 5, record=False)
-        touched_state.rows_sent = touched_state.rows_total = 0  # count the timed steps only
+        touched_state.rows_sent = touched_state.rows_total = 0  # count and time the timed steps only
+        touched_state.part_ms = {part: [] for part in TOUCHED_PARTS}
         for _ in range(blocks):
             for form in forms:
                 D.barrier()
@@ -226,6 +247,8 @@ def worker(samples_dir: str, blocks: int, steps: int) -> None:
                                              for form in ("every_row", "touched_rows")}
         summary["touched_rows_gradients_equal_to_every_row"] = gradients_equal
         summary["touched_rows_sent_share"] = round(touched_state.rows_sent / max(touched_state.rows_total, 1), 3)
+        summary["touched_rows_parts_ms"] = {part: round(statistics.median(v), 2)
+                                            for part, v in touched_state.part_ms.items() if v}
         result["models"][kind] = summary
     result["job_seconds_estimate"] = {
         form: round(sum(m[form]["step"] * m["steps_per_epoch"] for m in result["models"].values()) / 1e3, 1)
