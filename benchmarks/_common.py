@@ -61,4 +61,3 @@ def speed_probe_ms(repeats: int = 7) -> float:
             m @ w
         times.append((time.perf_counter() - start) * 1e3)
     return round(sorted(times)[len(times) // 2], 1)
-

@@ -175,7 +175,7 @@ def worker(samples_dir: str, blocks: int, steps: int) -> None:
     from din_tutorial.pipeline import build_model, table_sizes
     from din_tutorial.samples import open_samples
     from din_tutorial.settings import SEED_OPTIMIZER_PARAMS
-    from din_tutorial.training import CTRTrainer
+    from din_tutorial.training import CTRTrainer, embedding_tables
 
     D.init_process_group(torch.device("cpu"))
     rank, world = D.rank(), D.world_size()
@@ -194,8 +194,7 @@ def worker(samples_dir: str, blocks: int, steps: int) -> None:
             if form == "no_communication":
                 model.register_comm_hook(None, no_communication)
             if form == "touched_rows":
-                tables = [m.weight for m in trainer.model.modules() if isinstance(m, torch.nn.Embedding)]
-                touched_state = TouchedRows(tables)
+                touched_state = TouchedRows([t.weight for t in embedding_tables(trainer.model)])
                 model.register_comm_hook(touched_state, touched_rows_allreduce)
             model.train()
             forms[form] = (trainer, model)
